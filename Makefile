@@ -1,0 +1,22 @@
+# The two commands README.md opens with. Both install what is missing first (tools/install.sh).
+SHELL := /bin/bash
+PY := tools/venv/bin/python
+
+.PHONY: install demo test bench clean-demo
+
+install:
+	@bash tools/install.sh
+
+# The main job: the embedded synth_en recipe end to end.
+demo: install
+	cd egs/synth_en/asr && ./run.sh
+
+# The whole pytest suite, single-threaded torch (2 cores: threads collapse when the other core is busy).
+test: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+
+bench: install
+	OMP_NUM_THREADS=1 $(PY) -m bench
+
+clean-demo:
+	rm -rf egs/synth_en/db egs/synth_en/*/data egs/synth_en/*/dump egs/synth_en/*/exp

@@ -1,0 +1,1 @@
+"""Thin command-line entry points, run as ``python -m audiorl.bin.<name>``."""

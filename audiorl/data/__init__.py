@@ -1,0 +1,1 @@
+"""Kaldi-format data directories, audio loading, features and tokenizers."""
