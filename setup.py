@@ -16,6 +16,7 @@ setup(
         "numpy>=1.24",
         "sentencepiece>=0.2",
         "jiwer>=3.0",
+        "rapidfuzz>=3.0",
         "soundfile>=0.12",
         "kaldiio>=2.17",
         "pyyaml>=6.0",
