@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Shared ASR stage script (the ESPnet egs2/TEMPLATE/asr1/asr.sh pattern). A corpus recipe symlinks it
+# as egs/<corpus>/asr/asr.sh and calls it from a ~10-line run.sh that names the sets and configs; a new
+# corpus only needs local/data.sh, db.sh and conf/ changes. Run from the recipe dir; all paths are
+# relative to it. Every stage checks its outputs first, so rerunning a finished stage is cheap.
+#
+# Stages:
+#   1  data preparation   local/data.sh ${local_data_opts}        -> data/<set> for every set
+#   2  fbank features     data/<set> -> ${dumpdir}/fbank/<set>/feats.scp (+ utt2num_frames);
+#                         global CMVN stats of the train set -> ${dumpdir}/fbank/<train_set>/cmvn.ark
+#   3  validation         data/<set> (no feats) and ${dumpdir}/fbank/<set> (with feats)
+#   4- (to come) BPE, SFT, decoding, scoring, RESULTS.md, then the RL stages
+set -euo pipefail
+export LC_ALL=C
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*" >&2
+}
+# The command line as given (quoted), recorded in exp/run_<date>.sh once the options are valid.
+printf -v run_args '%q ' "$0" "$@"
+
+# ---- General -----------------------------------------------------------------------------------
+stage=1                # first stage to run
+stop_stage=10000       # last stage to run
+nj=2                   # parallel jobs for feature extraction (and anything else run through $train_cmd)
+python=python3         # Python interpreter (path.sh puts tools/venv/bin first on PATH)
+expdir=exp             # experiment dir: logs, models, decoding results
+
+# ---- Data preparation (stage 1) -------------------------------------------------------------------
+local_data_opts=       # options passed to local/data.sh, e.g. "--smoke true --nj 2" (quote them)
+
+# ---- Features (stages 2-3) ----------------------------------------------------------------------
+feats_type=fbank       # feature type; only fbank (log-mel filterbank) is implemented
+fbank_conf=            # Kaldi-style fbank config (e.g. conf/fbank.conf); empty: 80 bins, 16 kHz
+dumpdir=dump           # feature copies of the data dirs go to <dumpdir>/<feats_type>/<set>
+
+# ---- Data sets ----------------------------------------------------------------------------------
+train_set=             # training set: data/<train_set>
+valid_set=             # validation set: data/<valid_set>
+test_sets=             # evaluation sets, space separated in one quoted argument
+rl_set=                # prompt pool for the RL stages (e.g. rl_pool); empty: none
+
+# ---- Later stages (the lead adds them here): bpe_*, asr_config, inference_*, rl_* ----------------
+
+help_message="Usage: $0 --train_set <name> --valid_set <name> --test_sets \"<name> ...\" [options]
+Runs stages \${stage}..\${stop_stage} of the ASR recipe (see the header of this file for the list).
+e.g.: $0 --train_set train --valid_set dev --test_sets \"test test_unseen_spk\" --rl_set rl_pool --stop_stage 3"
+
+. utils/parse_options.sh
+
+if [ $# -ne 0 ]; then
+    echo "$0: unexpected arguments: $*" >&2
+    echo "$help_message" >&2
+    exit 2
+fi
+
+. ./path.sh
+. ./cmd.sh
+
+SECONDS=0
+[ -n "${train_set}" ] || { echo "$0: --train_set is required" >&2; exit 2; }
+[ -n "${valid_set}" ] || { echo "$0: --valid_set is required" >&2; exit 2; }
+[ -n "${test_sets}" ] || { echo "$0: --test_sets is required" >&2; exit 2; }
+[ "${feats_type}" = fbank ] || { echo "$0: --feats_type ${feats_type}: only 'fbank' is implemented" >&2; exit 2; }
+[ -z "${fbank_conf}" ] || [ -f "${fbank_conf}" ] || { echo "$0: --fbank_conf ${fbank_conf}: no such file" >&2; exit 2; }
+
+# Every set that gets features, in order; the RL pool needs them too (its audio is the RL prompt).
+# shellcheck disable=SC2206  # test_sets is a space-separated list by design
+all_sets=("${train_set}" "${valid_set}" ${test_sets} ${rl_set})
+feats_dir=${dumpdir}/${feats_type}
+
+# Record the invocation, ESPnet style: a script that reruns it from this dir (extra args are appended,
+# e.g. `bash exp/run_<date>.sh --stage 5`).
+mkdir -p "${expdir}"
+run_log=${expdir}/run_$(date '+%Y%m%dT%H%M%S').sh
+{
+    echo "#!/usr/bin/env bash"
+    echo "# $(date '+%Y-%m-%dT%H:%M:%S') on $(hostname): the command that ran; extra arguments are appended."
+    echo "cd \"\$(dirname \"\$0\")/..\" && ${run_args}\"\$@\""
+} > "${run_log}"
+chmod +x "${run_log}"
+log "$0 ${run_args#* } (recorded in ${run_log})"
+
+# True when <dst> holds feats for exactly what <src> describes: the data files are identical copies
+# and make_fbank.sh finished (feats.scp and utt2num_frames cover every utterance).
+feats_up_to_date() {
+    local src=$1 dst=$2 f
+    [ -s "${dst}/feats.scp" ] && [ -s "${dst}/utt2num_frames" ] || return 1
+    for f in wav.scp text utt2spk spk2utt segments; do
+        if [ -f "${src}/${f}" ] || [ -f "${dst}/${f}" ]; then
+            cmp -s "${src}/${f}" "${dst}/${f}" || return 1
+        fi
+    done
+    cmp -s <(cut -d' ' -f1 "${dst}/feats.scp") <(cut -d' ' -f1 "${src}/wav.scp")
+}
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    log "Stage 1: data preparation: local/data.sh ${local_data_opts} -> data/{$(IFS=,; echo "${all_sets[*]}")}"
+    # shellcheck disable=SC2086  # local_data_opts is a list of options
+    local/data.sh ${local_data_opts}
+    for dset in "${all_sets[@]}"; do
+        [ -f "data/${dset}/wav.scp" ] || { echo "$0: stage 1: local/data.sh did not write data/${dset}/wav.scp" >&2; exit 1; }
+    done
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    log "Stage 2: ${feats_type} features: data/<set> -> ${feats_dir}/<set>/feats.scp; CMVN -> ${feats_dir}/${train_set}/cmvn.ark"
+    fbank_opts=()
+    [ -n "${fbank_conf}" ] && fbank_opts=(--fbank_conf "${fbank_conf}")
+    for dset in "${all_sets[@]}"; do
+        src=data/${dset}
+        dst=${feats_dir}/${dset}
+        [ -f "${src}/wav.scp" ] || { echo "$0: stage 2: ${src}/wav.scp: no such file; run stage 1" >&2; exit 1; }
+        if feats_up_to_date "${src}" "${dst}"; then
+            log "  ${dst}: features up to date, skipping"
+            continue
+        fi
+        # A fresh copy of the data dir (Kaldi's copy_data_dir.sh): old features must not survive a change.
+        rm -rf "${dst}"
+        mkdir -p "${dst}"
+        for f in "${src}"/*; do
+            [ -f "${f}" ] && cp "${f}" "${dst}/"
+        done
+        utils/make_fbank.sh --nj "${nj}" --cmd "${train_cmd}" "${fbank_opts[@]}" \
+            "${dst}" "${expdir}/make_fbank/${dset}" "${dst}/data"
+    done
+    cmvn=${feats_dir}/${train_set}/cmvn.ark
+    if [ -s "${cmvn}" ] && [ "${cmvn}" -nt "${feats_dir}/${train_set}/feats.scp" ]; then
+        log "  ${cmvn}: up to date, skipping"
+    else
+        # Global CMVN: statistics of the training set only, applied to every set by later stages.
+        utils/compute_cmvn_stats.sh "${feats_dir}/${train_set}"
+    fi
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    log "Stage 3: validation of data/<set> (--no-feats) and ${feats_dir}/<set> for: ${all_sets[*]}"
+    for dset in "${all_sets[@]}"; do
+        utils/validate_data_dir.sh --no-feats "data/${dset}"
+        utils/validate_data_dir.sh "${feats_dir}/${dset}"
+    done
+    [ -s "${feats_dir}/${train_set}/cmvn.ark" ] || { echo "$0: stage 3: ${feats_dir}/${train_set}/cmvn.ark missing; run stage 2" >&2; exit 1; }
+fi
+
+# ---- Stage 4: BPE model on data/${train_set}/text ------------------------------------------------
+# ---- Stage 5: SFT of the LLM-ASR model on ${feats_dir}/${train_set} (valid: ${valid_set}) ---------
+# ---- Stage 6: decoding of ${test_sets} (and ${valid_set}) ------------------------------------------
+# ---- Stage 7: scoring (WER/CER, keyword recall from data/<set>/keywords) ------------------------
+# ---- Stage 8: RESULTS.md --------------------------------------------------------------------------
+# ---- Stages 9-: RL (GRPO / DiffRO) on ${rl_set}, then decode + score + RESULTS again -------------
+
+log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS} s"
