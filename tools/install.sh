@@ -36,7 +36,7 @@ fi
 # --- Python venv with the pinned set. A stamp holds the hash of the inputs, so a change re-installs.
 venv=${tools_dir}/venv
 stamp=${venv}/.audiorl-installed
-want=$(cat "${tools_dir}/requirements.txt" "${repo_dir}/setup.py" | sha256sum | cut -d' ' -f1)
+want=$(cat "${tools_dir}/requirements.txt" "${tools_dir}/requirements-tts.txt" "${repo_dir}/setup.py" | sha256sum | cut -d' ' -f1)
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ] && [ -x "${venv}/bin/python" ]; then
     exit 0
 fi
@@ -53,6 +53,8 @@ pip_quiet() {  # pip's warnings about the machine's empty local index dirs are n
     return "${PIPESTATUS[0]}"
 }
 pip_quiet -r "${tools_dir}/requirements.txt"
+# TTS scoring: resemblyzer (speaker similarity) and speechmos (DNSMOS), weights bundled, offline.
+pip_quiet -r "${tools_dir}/requirements-tts.txt"
 pip_quiet --no-deps -e "${repo_dir}"
 "${venv}/bin/python" -c "import torch, torchaudio, audiorl" || { log "venv check failed"; exit 1; }
 echo "${want}" > "${stamp}"
