@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Combine Kaldi data dirs into one, refusing utterance id collisions (combine_data.sh).
+# Kaldi's name, options and behaviour; run with --help for the usage. Implemented by
+# `python -m audiorl.bin.combine_data` (see there and audiorl/data/). Exit status: 0 success, 1 failure,
+# 2 usage error; errors go to stderr prefixed with $0.
+set -euo pipefail
+. "$(dirname "$(readlink -f "$0")")/_python.sh"
+AUDIORL_PROG=$0 exec "$python" -m audiorl.bin.combine_data "$@"
