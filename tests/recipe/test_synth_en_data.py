@@ -5,11 +5,9 @@ audiorl reachable through the same relative paths) so that the recipe is shown t
 repository only through its relative symlinks and path.sh, and nothing is written into the real tree.
 """
 
-import os
 import re
-import shutil
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,42 +15,21 @@ import pytest
 from audiorl.data.kaldi import read_list_table, read_table
 from audiorl.data.synth.voices import missing_tools
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+from recipe_util import DATA_CMD, run as _run  # noqa: E402
+
 SETS = ("train", "rl_pool", "dev", "test", "test_unseen_spk")
-OUTPUTS = ("data", "dump", "exp")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(bool(missing_tools()), reason=f"synthesis tools missing: {missing_tools()}"),
-    pytest.mark.skipif(not (ROOT / "utils" / "validate_data_dir.sh").exists(), reason="utils/validate_data_dir.sh not there yet"),
 ]
 
 
-def _copy_recipe_tree(tmp: Path) -> Path:
-    (tmp / "egs").mkdir()
-    for name in ("utils", "tools", "audiorl"):
-        (tmp / name).symlink_to(ROOT / name)
-    (tmp / "egs" / "TEMPLATE").symlink_to(ROOT / "egs" / "TEMPLATE")
-    ignore = shutil.ignore_patterns(*OUTPUTS)
-    for task in ("asr", "tts"):
-        shutil.copytree(ROOT / "egs" / "synth_en" / task, tmp / "egs" / "synth_en" / task, symlinks=True, ignore=ignore)
-    return tmp / "egs" / "synth_en"
-
-
-def _run(cmd: list[str], cwd: Path) -> tuple[str, float]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SYNTH_EN", "PYTHONPATH")}
-    t = time.time()
-    r = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-4000:]}"
-    return r.stdout, time.time() - t
-
-
-def test_synth_en_data_stages(tmp_path):
-    recipe = _copy_recipe_tree(tmp_path)
+def test_synth_en_data_stages(smoke_recipe):
+    recipe, out1, t1 = smoke_recipe
     asr = recipe / "asr"
-    # fbank with one job per set: at smoke size the cost is interpreter start-up, not compute.
-    cmd = ["./run.sh", "--stage", "1", "--stop_stage", "3", "--nj", "1", "--local_data_opts", "--smoke true --nj 2"]
-    out1, t1 = _run(cmd, asr)
+    cmd = DATA_CMD
 
     db = recipe / "db"
     assert (db / "corpus.json").is_file(), "audio goes to ../db (db.sh)"
@@ -74,7 +51,7 @@ def test_synth_en_data_stages(tmp_path):
     spk_unseen = set(read_table(str(asr / "data" / "test_unseen_spk" / "utt2spk")).values())
     assert spk_train and spk_unseen and not spk_train & spk_unseen
     runs = list((asr / "exp").glob("run_*.sh"))
-    assert runs and "--stop_stage 3" in runs[0].read_text()
+    assert any("--stop_stage 3" in r.read_text() for r in runs), runs
 
     # Rerun: nothing is synthesised or recomputed.
     feats_mtime = (asr / "dump" / "fbank" / "test" / "feats.scp").stat().st_mtime

@@ -9,7 +9,12 @@
 #   2  fbank features     data/<set> -> ${dumpdir}/fbank/<set>/feats.scp (+ utt2num_frames);
 #                         global CMVN stats of the train set -> ${dumpdir}/fbank/<train_set>/cmvn.ark
 #   3  validation         data/<set> (no feats) and ${dumpdir}/fbank/<set> (with feats)
-#   4- (to come) BPE, SFT, decoding, scoring, RESULTS.md, then the RL stages
+#   4  tokenizer          sentencepiece on data/<train_set>/text -> data/token_list/<token_type><nbpe>/bpe.model
+#   5  SFT                LLM-based ASR training -> <expdir>/asr_<tag>/ (rerun = resume)
+#   6  decoding           <valid_set> and <test_sets> in <inference_nj> jobs -> <asr_exp>/decode_<set>_<inference_tag>/text
+#   7  scoring            WER/CER + keyword recall -> .../score_<unit>/result.{txt,json}
+#   8  RESULTS.md         every scored decode dir under <expdir>, with 95% intervals, written to ./RESULTS.md
+#   9- (to come) the RL stages
 set -euo pipefail
 export LC_ALL=C
 
@@ -41,7 +46,23 @@ valid_set=             # validation set: data/<valid_set>
 test_sets=             # evaluation sets, space separated in one quoted argument
 rl_set=                # prompt pool for the RL stages (e.g. rl_pool); empty: none
 
-# ---- Later stages (the lead adds them here): bpe_*, asr_config, inference_*, rl_* ----------------
+# ---- Tokenizer (stage 4) -------------------------------------------------------------------------
+token_type=bpe         # sentencepiece model type: bpe, unigram or char
+nbpe=400               # vocabulary size (text pieces; the LLM adds 2 special ids)
+
+# ---- SFT (stage 5) ------------------------------------------------------------------------------
+asr_config=            # training config (YAML), e.g. conf/train_asr.yaml
+asr_args=              # extra config overrides for audiorl.bin.asr_train, e.g. "--train.max_steps 100"
+asr_tag=               # experiment name: exp/asr_<asr_tag>; default: the config file name without .yaml
+ngpu=0                 # GPUs for training (0 = CPU); passed to the job runner as --gpu
+
+# ---- Decoding and scoring (stages 6-8) ----------------------------------------------------------
+inference_nj=2         # parallel decoding jobs
+beam_size=1            # 1 = greedy search
+inference_args=        # extra options for audiorl.bin.asr_decode, e.g. "--length_penalty 1.2"
+decode_valid=true      # also decode and score the valid set
+score_unit=word        # word (WER) or char (CER)
+results_title="synth_en ASR"  # heading of RESULTS.md
 
 help_message="Usage: $0 --train_set <name> --valid_set <name> --test_sets \"<name> ...\" [options]
 Runs stages \${stage}..\${stop_stage} of the ASR recipe (see the header of this file for the list).
@@ -143,11 +164,85 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     [ -s "${feats_dir}/${train_set}/cmvn.ark" ] || { echo "$0: stage 3: ${feats_dir}/${train_set}/cmvn.ark missing; run stage 2" >&2; exit 1; }
 fi
 
-# ---- Stage 4: BPE model on data/${train_set}/text ------------------------------------------------
-# ---- Stage 5: SFT of the LLM-ASR model on ${feats_dir}/${train_set} (valid: ${valid_set}) ---------
-# ---- Stage 6: decoding of ${test_sets} (and ${valid_set}) ------------------------------------------
-# ---- Stage 7: scoring (WER/CER, keyword recall from data/<set>/keywords) ------------------------
-# ---- Stage 8: RESULTS.md --------------------------------------------------------------------------
-# ---- Stages 9-: RL (GRPO / DiffRO) on ${rl_set}, then decode + score + RESULTS again -------------
+bpedir=data/token_list/${token_type}${nbpe}
+bpemodel=${bpedir}/bpe.model
+if [ -z "${asr_tag}" ] && [ -n "${asr_config}" ]; then
+    asr_tag=$(basename "${asr_config}" .yaml)   # ESPnet naming: conf/train_asr.yaml -> exp/asr_train_asr
+fi
+asr_exp=${expdir}/asr_${asr_tag:-default}
+inference_tag=beam${beam_size}
+decode_sets=(${test_sets})
+[ "${decode_valid}" = true ] && decode_sets=("${valid_set}" "${decode_sets[@]}")
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    log "Stage 4: ${token_type} tokenizer (${nbpe}) on data/${train_set}/text -> ${bpemodel}"
+    if [ -s "${bpemodel}" ] && [ "${bpemodel}" -nt "data/${train_set}/text" ]; then
+        log "  ${bpemodel}: up to date, skipping"
+    else
+        mkdir -p "${bpedir}"
+        ${python} -m audiorl.bin.train_tokenizer --text "data/${train_set}/text" --model_type "${token_type}" \
+            --vocab_size "${nbpe}" --out "${bpedir}/bpe"
+    fi
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    [ -n "${asr_config}" ] || { echo "$0: stage 5 needs --asr_config" >&2; exit 2; }
+    [ -f "${asr_config}" ] || { echo "$0: --asr_config ${asr_config}: no such file" >&2; exit 2; }
+    log "Stage 5: SFT: ${asr_config} on ${feats_dir}/${train_set} -> ${asr_exp} (log: ${asr_exp}/train.log)"
+    # Paths come from this script, so one config serves every corpus; a rerun resumes from the last checkpoint.
+    # shellcheck disable=SC2086  # asr_args is a list of overrides
+    ${train_cmd} --gpu "${ngpu}" "${asr_exp}/log/asr_train.log" \
+        ${python} -m audiorl.bin.asr_train --config "${asr_config}" --exp_dir "${asr_exp}" \
+            --data.train_dir "${feats_dir}/${train_set}" --data.valid_dir "${feats_dir}/${valid_set}" \
+            --data.token_model "${bpemodel}" --data.cmvn "${feats_dir}/${train_set}/cmvn.ark" ${asr_args}
+    tail -n 3 "${asr_exp}/train.log" >&2 || true
+fi
+
+# True when <decode-dir>/text has a line per utterance of <data-dir> and is newer than the model it came from.
+decode_up_to_date() {
+    local dir=$1 data=$2 f
+    [ -s "${dir}/text" ] || return 1
+    [ "$(wc -l < "${dir}/text")" -eq "$(wc -l < "${data}/feats.scp")" ] || return 1
+    for f in "${asr_exp}/config.yaml" "${asr_exp}"/valid.loss.ave*_best.safetensors "${asr_exp}/checkpoints/latest"; do
+        [ -e "${f}" ] && [ "${f}" -nt "${dir}/text" ] && return 1
+    done
+    return 0
+}
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    log "Stage 6: decoding (${inference_tag}) of ${decode_sets[*]} with ${asr_exp} in ${inference_nj} jobs"
+    for dset in "${decode_sets[@]}"; do
+        _dir=${asr_exp}/decode_${dset}_${inference_tag}
+        if decode_up_to_date "${_dir}" "${feats_dir}/${dset}"; then
+            log "  ${_dir}/text: complete, skipping"
+            continue
+        fi
+        rm -rf "${_dir}/split"
+        # shellcheck disable=SC2086  # inference_args is a list of options
+        ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/decode.JOB.log" \
+            ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --data_dir "${feats_dir}/${dset}" \
+                --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" --beam_size "${beam_size}" ${inference_args}
+        ${python} -m audiorl.bin.merge_decode "${_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${dset}"
+    done
+fi
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+    log "Stage 7: scoring (${score_unit}) of ${decode_sets[*]}"
+    for dset in "${decode_sets[@]}"; do
+        _dir=${asr_exp}/decode_${dset}_${inference_tag}
+        [ -s "${_dir}/text" ] || { echo "$0: stage 7: ${_dir}/text missing; run stage 6" >&2; exit 1; }
+        _opts=()
+        [ -f "data/${dset}/keywords" ] && _opts+=(--keywords "data/${dset}/keywords")
+        ${python} -m audiorl.bin.score --ref "data/${dset}/text" --hyp "${_dir}/text" --unit "${score_unit}" \
+            --utt2spk "data/${dset}/utt2spk" "${_opts[@]}" --out "${_dir}/score_${score_unit}"
+    done
+fi
+
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    log "Stage 8: RESULTS.md from ${expdir}/*/decode_*/score_*"
+    ${python} -m audiorl.bin.make_results --exp "${expdir}" --out RESULTS.md --title "${results_title}" --extra kw_r
+fi
+
+# ---- Stages 9-: RL (GRPO) on ${rl_set}, then decode + score + RESULTS again (to come) ------------
 
 log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS} s"

@@ -1,0 +1,71 @@
+"""Decode a feature data dir with a trained LLM-based ASR model.
+
+    python -m audiorl.bin.asr_decode --exp_dir exp/asr_sft --data_dir dump/fbank/test \
+        --out_dir exp/asr_sft/decode_test_beam1 [--beam_size 4] [--split 1/4]
+
+Writes ``<out_dir>/text`` (hypotheses, Kaldi table) and ``<out_dir>/rtf.json`` (decoding time, audio
+time, real-time factor). ``--split JOB/NJ`` decodes every NJ-th utterance starting at JOB (1-based),
+for run.pl/slurm.pl parallel jobs; the stage script merges the pieces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+from audiorl.data.kaldi import write_table
+from audiorl.log import get_logger, setup_logging
+from audiorl.tasks.asr import FeatsData, decode_utts, load_asr_model
+
+logger = get_logger("asr_decode")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="asr_decode", description=__doc__.split("\n\n")[0])
+    p.add_argument("--exp_dir", required=True, help="experiment dir with config.yaml and checkpoints")
+    p.add_argument("--checkpoint", default="", help="weights (.safetensors or a checkpoint dir); default: the "
+                                                    "averaged model, else the latest checkpoint")
+    p.add_argument("--data_dir", required=True, help="data dir with feats.scp (text optional)")
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--beam_size", type=int, default=1, help="1 = greedy")
+    p.add_argument("--length_penalty", type=float, default=1.0)
+    p.add_argument("--max_new_tokens", type=int, default=0, help="0 = from the utterance length")
+    p.add_argument("--batch_frames", type=int, default=20000, help="padded feature frames per batch")
+    p.add_argument("--split", default="1/1", help="JOB/NJ: decode this share of the utterances")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    a = p.parse_args(argv)
+    setup_logging()
+    try:
+        job, nj = (int(x) for x in a.split.split("/"))
+        assert 1 <= job <= nj
+    except (ValueError, AssertionError):
+        p.error(f"--split {a.split}: expected JOB/NJ with 1 <= JOB <= NJ")
+    device = torch.device("cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    model, cfg, tokens, ckpt = load_asr_model(a.exp_dir, a.checkpoint, device)
+    data = FeatsData(a.data_dir, tokens, cfg.data.cmvn, need_text=False)
+    utts = sorted(data.utt_ids())[job - 1::nj]
+    logger.info("decoding %d utterances of %s with %s (beam %d)", len(utts), a.data_dir, ckpt, a.beam_size)
+    t0 = time.perf_counter()
+    hyps = decode_utts(model, data, tokens, utts, device, beam_size=a.beam_size, max_new_tokens=a.max_new_tokens,
+                       max_frames=a.batch_frames, length_penalty=a.length_penalty)
+    dt = time.perf_counter() - t0
+    audio_s = sum(data.frames[u] for u in utts) / 100.0  # 10 ms frame shift
+    os.makedirs(a.out_dir, exist_ok=True)
+    write_table(os.path.join(a.out_dir, "text"), hyps)
+    rtf = {"utts": len(utts), "decode_seconds": round(dt, 3), "audio_seconds": round(audio_s, 2),
+           "rtf": round(dt / max(audio_s, 1e-9), 5), "beam_size": a.beam_size, "checkpoint": ckpt,
+           "device": str(device), "threads": torch.get_num_threads()}
+    with open(os.path.join(a.out_dir, "rtf.json"), "w") as f:
+        json.dump(rtf, f, indent=1)
+    logger.info("decoded %d utterances in %.1f s (RTF %.4f)", len(utts), dt, rtf["rtf"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""What makes ASR an ASR task: token layout, feature batches, the SFT Task and model loading for decoding.
+
+Token layout of the LLM vocabulary (``ASRTokens``)::
+
+    [0, V)      sentencepiece text pieces (transcripts, CTC targets)
+    V           <eos>  (also the padding id of generated tensors)
+    V + 1       <|transcribe|>  the task prompt placed after the audio embeddings
+
+The stage config written to ``exp/<x>/config.yaml`` has these ids filled in, so decoding and RL rebuild
+exactly the trained model from that file alone (plus the tokenizer it names).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+
+from audiorl.config import load_config, option
+from audiorl.data.features import apply_cmvn, load_cmvn
+from audiorl.data.kaldi import DataDirError, read_table
+from audiorl.data.sampler import LengthBucketSampler, map_batches
+from audiorl.data.tokenizer import Tokenizer
+from audiorl.log import get_logger
+from audiorl.models.asr import ASRModel, ASRModelConfig
+from audiorl.train import checkpoint as ckpt_lib
+from audiorl.train.config import TrainConfig
+from audiorl.train.trainer import Task
+
+logger = get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------- config
+@dataclass
+class ASRDataConfig:
+    """Where the training data, features and tokenizer are."""
+
+    train_dir: str = option("dump/fbank/train", "Data dir with feats.scp, utt2num_frames and text for training.")
+    valid_dir: str = option("dump/fbank/dev", "Data dir for the validation loss (and a greedy-decoding WER).")
+    token_model: str = option("data/token_list/bpe/bpe.model", "SentencePiece model of the transcripts.")
+    cmvn: str = option("", "Global CMVN stats (Kaldi format, e.g. dump/fbank/train/cmvn.ark) applied to the "
+                           "features; '' = none (then keep model.encoder.input_norm=utterance).")
+    max_utt_frames: int = option(3000, "Training utterances with more feature frames are skipped (the count is "
+                                       "logged): they would dominate a batch's padding.")
+    max_utt_tokens: int = option(200, "Training utterances with more text tokens are skipped (counted).")
+    valid_decode_utts: int = option(100, "Dev utterances decoded greedily at each validation to log a WER "
+                                         "(valid/wer); 0 = loss only.")
+
+
+@dataclass
+class ASRTrainConfig:
+    """LLM-based ASR supervised fine-tuning (SFT) stage."""
+
+    data: ASRDataConfig = option(default_factory=ASRDataConfig, help="Data and tokenizer.")
+    model: ASRModelConfig = option(default_factory=ASRModelConfig, help="Encoder, adaptor, LLM.")
+    train: TrainConfig = option(default_factory=lambda: TrainConfig(max_steps=1000), help="The training loop.")
+
+
+# ----------------------------------------------------------------------------------------------- tokens
+class ASRTokens:
+    """Text pieces + the two special ids (see the module docstring)."""
+
+    def __init__(self, token_model: str):
+        if not os.path.isfile(token_model):
+            raise FileNotFoundError(f"{token_model}: no tokenizer model; train it first (asr.sh stage 4) or set "
+                                    f"data.token_model")
+        self.sp = Tokenizer.load(token_model)
+        self.text_vocab_size = self.sp.vocab_size
+        self.eos_id = self.text_vocab_size
+        self.transcribe_id = self.text_vocab_size + 1
+        self.vocab_size = self.text_vocab_size + 2
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text)
+
+    def decode(self, ids) -> str:
+        return self.sp.decode([int(i) for i in ids if 0 <= int(i) < self.text_vocab_size])
+
+    def fill(self, cfg: ASRModelConfig) -> ASRModelConfig:
+        """The model config with this layout's ids; an inconsistent explicit setting is an error."""
+        want = dict(vocab_size=self.vocab_size, text_vocab_size=self.text_vocab_size, eos_id=self.eos_id,
+                    pad_id=self.eos_id, prompt_ids=(self.transcribe_id,))
+        if cfg.vocab_size not in (0, self.vocab_size):
+            raise ValueError(f"model.vocab_size={cfg.vocab_size} but the tokenizer gives {self.vocab_size} "
+                             f"(text {self.text_vocab_size} + 2 special ids): set it to 0")
+        return replace(cfg, **want)
+
+
+# ----------------------------------------------------------------------------------------------- data
+class FeatsData:
+    """Feature matrices (lazy, from feats.scp) with their transcripts as token ids."""
+
+    def __init__(self, data_dir: str, tokens: ASRTokens, cmvn: str = "", max_frames: int = 0, max_tokens: int = 0,
+                 need_text: bool = True):
+        self.dir = data_dir
+        scp = os.path.join(data_dir, "feats.scp")
+        if not os.path.isfile(scp):
+            raise DataDirError(f"{scp}: no such file; compute features first (asr.sh stage 2, utils/make_fbank.sh)")
+        self.feats = kaldiio.load_scp(scp, max_cache_fd=16)
+        n2f = os.path.join(data_dir, "utt2num_frames")
+        if os.path.isfile(n2f):
+            frames = {k: int(v) for k, v in read_table(n2f).items()}
+        else:  # slower: read every matrix once
+            frames = {k: int(self.feats[k].shape[0]) for k in self.feats}
+        self.text = read_table(os.path.join(data_dir, "text"), allow_empty_value=True) if need_text else {}
+        self.mean_std = load_cmvn(cmvn) if cmvn else None
+        self.tokens = tokens
+        self.ids: dict[str, list[int]] = {}
+        self.frames: dict[str, int] = {}
+        skipped = {"no text": 0, "too many frames": 0, "too many tokens": 0}
+        for utt in self.feats:
+            if utt not in frames:
+                raise DataDirError(f"{n2f}: no entry for '{utt}' of feats.scp; rerun utils/make_fbank.sh")
+            if need_text and utt not in self.text:
+                skipped["no text"] += 1
+                continue
+            ids = tokens.encode(self.text[utt]) if need_text else []
+            if max_frames and frames[utt] > max_frames:
+                skipped["too many frames"] += 1
+                continue
+            if max_tokens and len(ids) > max_tokens:
+                skipped["too many tokens"] += 1
+                continue
+            self.ids[utt], self.frames[utt] = ids, frames[utt]
+        if not self.frames:
+            raise DataDirError(f"{data_dir}: no usable utterances (skipped: {skipped})")
+        if any(skipped.values()):
+            logger.warning("%s: skipped %s of %d utterances", data_dir,
+                           ", ".join(f"{n} ({why})" for why, n in skipped.items() if n), len(self.feats))
+
+    def utt_ids(self) -> list[str]:
+        return list(self.frames)
+
+    def items(self) -> list[tuple[str, int]]:
+        return list(self.frames.items())
+
+    def load(self, utt: str) -> np.ndarray:
+        x = np.asarray(self.feats[utt], dtype=np.float32)
+        if self.mean_std is not None:
+            x = apply_cmvn(x, *self.mean_std)
+        return x
+
+    def collate(self, utts: list[str]) -> dict:
+        """Batch: feats (B, T, F) zero-padded, feat_lens (B,), target_ids (B, L) 0-padded, target_lens (B,)."""
+        mats = [self.load(u) for u in utts]
+        T, F = max(m.shape[0] for m in mats), mats[0].shape[1]
+        feats = torch.zeros(len(mats), T, F)
+        for i, m in enumerate(mats):
+            feats[i, : m.shape[0]] = torch.from_numpy(m)
+        L = max([len(self.ids[u]) for u in utts] + [1])
+        targets = torch.zeros(len(utts), L, dtype=torch.long)
+        for i, u in enumerate(utts):
+            targets[i, : len(self.ids[u])] = torch.tensor(self.ids[u], dtype=torch.long)
+        return dict(utts=list(utts), feats=feats, feat_lens=torch.tensor([m.shape[0] for m in mats]),
+                    target_ids=targets, target_lens=torch.tensor([len(self.ids[u]) for u in utts]))
+
+    def batches(self, max_frames: int, batch_size: int = 0) -> list[list[str]]:
+        """Deterministic length-sorted batches for evaluation (no shuffling, one rank)."""
+        return LengthBucketSampler(self.items(), max_frames=max_frames, batch_size=batch_size,
+                                   shuffle=False).for_epoch(0).batches
+
+
+# ----------------------------------------------------------------------------------------------- the task
+class ASRTask(Task):
+    """ASR SFT: loss = (1 - ctc_weight) CE(transcript + eos | audio, prompt) + ctc_weight CTC."""
+
+    def __init__(self, cfg: ASRTrainConfig):
+        self.tokens = ASRTokens(cfg.data.token_model)
+        self.cfg = replace(cfg, model=self.tokens.fill(cfg.model))
+        d, t = self.cfg.data, self.cfg.train
+        self.train_data = FeatsData(d.train_dir, self.tokens, d.cmvn, d.max_utt_frames, d.max_utt_tokens)
+        self.valid_data = FeatsData(d.valid_dir, self.tokens, d.cmvn) if d.valid_dir else None
+        self._sampler: LengthBucketSampler | None = None
+        logger.info("train: %d utterances (%.2f h); valid: %s", len(self.train_data.frames),
+                    sum(self.train_data.frames.values()) / 360000,
+                    f"{len(self.valid_data.frames)} utterances" if self.valid_data else "none")
+
+    def build_model(self) -> ASRModel:
+        return ASRModel(self.cfg.model)
+
+    def train_batches(self, epoch: int, rank: int, world_size: int):
+        t = self.cfg.train
+        if self._sampler is None or (self._sampler.rank, self._sampler.world_size) != (rank, world_size):
+            self._sampler = LengthBucketSampler(self.train_data.items(), max_frames=t.max_frames,
+                                                batch_size=t.batch_size, seed=t.seed, rank=rank,
+                                                world_size=world_size)
+            logger.info("%d batches per epoch per rank (padding efficiency %.2f)", len(self._sampler),
+                        self._sampler.padding_efficiency())
+        return map_batches(self._sampler.for_epoch(epoch), self.train_data.collate)
+
+    def train_step(self, model, batch: dict, step: int):
+        out = model(batch["feats"], batch["feat_lens"], None, batch["target_ids"], batch["target_lens"])
+        acc = out["n_correct"].float() / out["n_tokens"].clamp(min=1)
+        return out["loss"], {"ce": float(out["ce_loss"]), "ctc": float(out["ctc_loss"]), "acc": float(acc)}
+
+    def valid(self, model) -> dict[str, float] | None:
+        if self.valid_data is None:
+            return None
+        from audiorl.eval.wer import score
+
+        tot = {"ce": 0.0, "ctc": 0.0, "loss": 0.0, "correct": 0.0, "tokens": 0.0}
+        device = next(model.parameters()).device
+        max_frames = max(self.cfg.train.max_frames, 4000)
+        for utts in self.valid_data.batches(max_frames, self.cfg.train.batch_size):
+            b = self.valid_data.collate(utts)
+            out = model(b["feats"].to(device), b["feat_lens"].to(device), None, b["target_ids"].to(device),
+                        b["target_lens"].to(device))
+            n = float(out["n_tokens"])
+            for k in ("ce", "ctc", "loss"):
+                tot[k] += float(out[k if k == "loss" else f"{k}_loss"]) * n
+            tot["correct"] += float(out["n_correct"])
+            tot["tokens"] += n
+        res = {k: tot[k] / max(tot["tokens"], 1) for k in ("loss", "ce", "ctc")}
+        res["acc"] = tot["correct"] / max(tot["tokens"], 1)
+        n_dec = self.cfg.data.valid_decode_utts
+        if n_dec > 0:
+            utts = sorted(self.valid_data.utt_ids())[:n_dec]
+            hyps = decode_utts(model, self.valid_data, self.tokens, utts, device)
+            res["wer"] = score({u: self.valid_data.text[u] for u in utts}, hyps).totals.wer
+        return res
+
+
+# ----------------------------------------------------------------------------------------------- decoding
+@torch.no_grad()
+def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[str], device,
+                beam_size: int = 1, max_new_tokens: int = 0, max_frames: int = 20000,
+                length_penalty: float = 1.0) -> dict[str, str]:
+    """Greedy or beam decoding of ``utts`` in length-sorted batches; returns utt -> text."""
+    was_training = model.training
+    model.eval()
+    order = sorted(utts, key=lambda u: data.frames[u])
+    hyps: dict[str, str] = {}
+    i = 0
+    while i < len(order):
+        n = max(1, max_frames // max(1, data.frames[order[min(len(order) - 1, i + 1)]]))
+        chunk = order[i: i + n]
+        i += len(chunk)
+        b = data.collate(chunk)
+        limit = max_new_tokens or _token_budget(int(b["feat_lens"].max()))
+        ids = model.transcribe(b["feats"].to(device), b["feat_lens"].to(device), beam_size=beam_size,
+                               max_new_tokens=limit, length_penalty=length_penalty)
+        for u, seq in zip(chunk, ids):
+            hyps[u] = tokens.decode(seq)
+    model.train(was_training)
+    return hyps
+
+
+def _token_budget(frames: int) -> int:
+    # ~3 BPE tokens per second of speech at most in read speech; x2 margin, so loops still end.
+    return max(16, math.ceil(frames / 100 * 6))
+
+
+def load_asr_model(exp_dir: str, checkpoint: str = "", device: str | torch.device = "cpu"
+                   ) -> tuple[ASRModel, ASRTrainConfig, ASRTokens, str]:
+    """Rebuild the model of ``exp_dir/config.yaml`` and load ``checkpoint`` (default: the averaged model
+    if present, else the latest checkpoint). Returns (model in eval mode, config, tokens, weights path)."""
+    cfg_path = Path(exp_dir) / "config.yaml"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path}: no such file; is {exp_dir} a trained experiment dir?")
+    cfg = load_config(ASRTrainConfig, cfg_path)
+    tokens = ASRTokens(cfg.data.token_model)
+    cfg = replace(cfg, model=tokens.fill(cfg.model))
+    if not checkpoint:
+        aves = sorted(Path(exp_dir).glob("valid.loss.ave*_best.safetensors"))
+        latest = ckpt_lib.find_latest(Path(exp_dir) / "checkpoints")
+        if aves:
+            checkpoint = str(aves[-1])
+        elif latest is not None:
+            checkpoint = str(latest)
+        else:
+            raise FileNotFoundError(f"{exp_dir}: no averaged model and no checkpoint to decode with")
+    model = ASRModel(cfg.model)
+    ckpt_lib.load_model_weights(model, checkpoint)
+    model.to(device).eval()
+    return model, cfg, tokens, checkpoint
