@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import glob
+import json
 import importlib.metadata
 import os
 import platform
@@ -40,7 +41,18 @@ EXTRA_COLUMNS: dict[str, tuple[str, Callable[[ScoreFile], str]]] = {
     "kw_r": ("KW-R", lambda s: _pct(s.keywords.recall) if s.keywords else "-"),
     "kw_f": ("KW-F", lambda s: _pct(s.keywords.f1) if s.keywords else "-"),
     "missing": ("Missing hyps", lambda s: str(len(s.missing))),
+    "rtf": ("RTF", lambda s: _rtf(s)),
 }
+
+
+def _rtf(s: ScoreFile) -> str:
+    """Decoding real-time factor from the rtf.json that asr_decode/merge_decode write beside score_*/."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(s.path))), "rtf.json")
+    try:
+        with open(path) as f:
+            return f"{json.load(f)['rtf']:.4f}"
+    except (OSError, KeyError, ValueError):
+        return "-"
 
 
 def _git(args: list[str], cwd: str) -> str | None:

@@ -4,5 +4,5 @@ MAIN_ROOT=$PWD/../../..
 export PATH=$MAIN_ROOT/tools/venv/bin:$PWD/utils:$PATH
 export PYTHONPATH=$MAIN_ROOT${PYTHONPATH:+:$PYTHONPATH}
 export LC_ALL=C                # byte-order sorting, as every Kaldi table needs
-export OMP_NUM_THREADS=1       # parallelism comes from jobs (nj), not threads: 2-core machines
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # parallelism from jobs (nj), not threads, on 2-core machines; set it to use more
 export PYTHONIOENCODING=UTF-8

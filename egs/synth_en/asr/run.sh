@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # synth_en ASR: an embedded offline English corpus synthesised with espeak-ng, flite and festival
-# (local/data.sh; ~6 h of train audio by default). All stage logic is in asr.sh; options go through "$@",
-# e.g. ./run.sh --stage 1 --stop_stage 3 --local_data_opts "--smoke true"
+# (local/data.sh; ~7 h of train audio by default), LLM-based ASR trained by SFT, decoded and scored.
+# All stage logic is in asr.sh; options go through "$@", e.g.
+#   ./run.sh --stage 1 --stop_stage 3 --local_data_opts "--smoke true"
 set -euo pipefail
 
 train_set=train
 valid_set=dev
 test_sets="test test_unseen_spk"
 rl_set=rl_pool
+asr_config=conf/train_asr.yaml
 
 ./asr.sh \
     --train_set "${train_set}" \
@@ -15,4 +17,6 @@ rl_set=rl_pool
     --test_sets "${test_sets}" \
     --rl_set "${rl_set}" \
     --fbank_conf conf/fbank.conf \
+    --asr_config "${asr_config}" \
+    --nbpe 400 \
     "$@"
