@@ -48,8 +48,8 @@ while true; do
                 echo "$__po_script: invalid option name '$1'" >&2
                 exit 2
             fi
-            # declared? (set, possibly to an empty string)
-            if ! eval "[ -n \"\${${__po_name}+x}\" ]"; then
+            # declared? (set, possibly to an empty string); --config is always accepted, as in Kaldi
+            if [ "${__po_name}" != config ] && ! eval "[ -n \"\${${__po_name}+x}\" ]"; then
                 echo "$__po_script: unknown option '$1' (run with --help for the list)" >&2
                 exit 2
             fi
@@ -57,7 +57,7 @@ while true; do
                 echo "$__po_script: option '$1' needs a value" >&2
                 exit 2
             fi
-            __po_old=$(eval "echo \"\${${__po_name}}\"")
+            __po_old=$(eval "echo \"\${${__po_name}:-}\"")
             if [ "${__po_name}" = config ]; then
                 if [ ! -f "$2" ]; then
                     echo "$__po_script: --config: no such file '$2'" >&2
