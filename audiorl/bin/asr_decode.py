@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                                                     "averaged model, else the latest checkpoint")
     p.add_argument("--data_dir", required=True, help="data dir with feats.scp (text optional)")
     p.add_argument("--out_dir", required=True)
-    p.add_argument("--beam_size", type=int, default=1, help="1 = greedy")
+    p.add_argument("--mode", default="llm", choices=["llm", "ctc"],
+                   help="llm: the LLM decoder (greedy or beam); ctc: best path of the encoder's CTC head")
+    p.add_argument("--beam_size", type=int, default=1, help="1 = greedy (mode llm)")
     p.add_argument("--length_penalty", type=float, default=1.0)
     p.add_argument("--max_new_tokens", type=int, default=0, help="0 = from the utterance length")
     p.add_argument("--batch_frames", type=int, default=20000, help="padded feature frames per batch")
@@ -53,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("decoding %d utterances of %s with %s (beam %d)", len(utts), a.data_dir, ckpt, a.beam_size)
     t0 = time.perf_counter()
     hyps = decode_utts(model, data, tokens, utts, device, beam_size=a.beam_size, max_new_tokens=a.max_new_tokens,
-                       max_frames=a.batch_frames, length_penalty=a.length_penalty)
+                       max_frames=a.batch_frames, length_penalty=a.length_penalty, mode=a.mode)
     dt = time.perf_counter() - t0
     audio_s = sum(data.frames[u] for u in utts) / 100.0  # 10 ms frame shift
     os.makedirs(a.out_dir, exist_ok=True)
     write_table(os.path.join(a.out_dir, "text"), hyps)
     rtf = {"utts": len(utts), "decode_seconds": round(dt, 3), "audio_seconds": round(audio_s, 2),
-           "rtf": round(dt / max(audio_s, 1e-9), 5), "beam_size": a.beam_size, "checkpoint": ckpt,
+           "rtf": round(dt / max(audio_s, 1e-9), 5), "mode": a.mode, "beam_size": a.beam_size, "checkpoint": ckpt,
            "device": str(device), "threads": torch.get_num_threads()}
     with open(os.path.join(a.out_dir, "rtf.json"), "w") as f:
         json.dump(rtf, f, indent=1)

@@ -10,9 +10,10 @@ line number of every entry so that errors can point at them; writers sort, write
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Iterable, Mapping
+
+from audiorl.fileio import atomic_write_bytes
 
 
 class DataDirError(Exception):
@@ -89,20 +90,6 @@ def read_list_table(path: str) -> dict[str, list[str]]:
     return {k: v.split() for k, v in read_table(path, allow_empty_value=True).items()}
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_table(path: str, table: Mapping[str, object] | Iterable[tuple[str, object]], *, sort: bool = True) -> None:
     """Write ``<key> <value>`` lines, sorted in the C locale, atomically.
 
@@ -122,7 +109,7 @@ def write_table(path: str, table: Mapping[str, object] | Iterable[tuple[str, obj
         if "\n" in value:
             raise DataDirError(f"{path}: value for key '{key}' contains a newline")
         lines.append(f"{key} {value}".rstrip(" ") + "\n")
-    _atomic_write_bytes(path, "".join(lines).encode("utf-8"))
+    atomic_write_bytes(path, "".join(lines).encode("utf-8"))
 
 
 def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:

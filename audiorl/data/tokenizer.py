@@ -12,31 +12,17 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from typing import Iterable, Literal, Sequence
 
 import sentencepiece as spm
 
+from audiorl.fileio import atomic_write_bytes
 from audiorl.log import get_logger
 
 logger = get_logger(__name__)
 
 ModelType = Literal["bpe", "unigram", "char"]
 MODEL_TYPES = ("bpe", "unigram", "char")
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Tokenizer:
@@ -68,7 +54,7 @@ class Tokenizer:
 
     def save(self, path: str) -> None:
         """Write the model (the ``.model`` file) to ``path``, atomically."""
-        _atomic_write(path, self._proto)
+        atomic_write_bytes(path, self._proto)
 
     def __getstate__(self):
         return {"model_path": self.model_path, "proto": self._proto}
@@ -168,9 +154,9 @@ def train_tokenizer(text: str | os.PathLike | Iterable[str], model_prefix: str, 
         raise ValueError(f"SentencePiece training failed ({e}); with a small corpus, lower vocab_size or "
                          f"keep hard_vocab_limit=False") from None
     tok = Tokenizer(model_proto=model.getvalue())
-    _atomic_write(model_prefix + ".model", model.getvalue())
+    atomic_write_bytes(model_prefix + ".model", model.getvalue())
     vocab = "".join(f"{tok._sp.id_to_piece(i)}\t{tok._sp.get_score(i):g}\n" for i in range(tok.vocab_size))
-    _atomic_write(model_prefix + ".vocab", vocab.encode("utf-8"))
+    atomic_write_bytes(model_prefix + ".vocab", vocab.encode("utf-8"))
     tok.model_path = model_prefix + ".model"
     if tok.vocab_size < vocab_size:
         logger.warning("%s: the corpus (%d lines) supports only %d of the %d pieces asked for", tok.model_path,

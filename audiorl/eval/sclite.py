@@ -14,11 +14,11 @@ import json
 import os
 import re
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from audiorl.eval.wer import Counts, KeywordCounts, ScoreResult, sum_counts
+from audiorl.fileio import atomic_write_text
 from audiorl.log import get_logger
 
 logger = get_logger(__name__)
@@ -29,17 +29,7 @@ _PCT = ("corr", "sub", "del", "ins", "err", "serr")
 
 def write_text_atomic(path: str, text: str) -> None:
     # A crash mid-write must not leave a truncated result that later looks like a finished score.
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)
 
 
 def _fmt_pct(x: float) -> str:

@@ -140,7 +140,7 @@ class FeatsData:
         return list(self.frames.items())
 
     def load(self, utt: str) -> np.ndarray:
-        x = np.asarray(self.feats[utt], dtype=np.float32)
+        x = np.array(self.feats[utt], dtype=np.float32)  # a writable copy (kaldiio may hand out read-only views)
         if self.mean_std is not None:
             x = apply_cmvn(x, *self.mean_std)
         return x
@@ -229,21 +229,33 @@ class ASRTask(Task):
 @torch.no_grad()
 def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[str], device,
                 beam_size: int = 1, max_new_tokens: int = 0, max_frames: int = 20000,
-                length_penalty: float = 1.0) -> dict[str, str]:
-    """Greedy or beam decoding of ``utts`` in length-sorted batches; returns utt -> text."""
+                length_penalty: float = 1.0, mode: str = "llm") -> dict[str, str]:
+    """Decode ``utts`` in length-sorted batches of at most ``max_frames`` padded frames; utt -> text.
+
+    mode "llm": the LLM decoder, greedy (beam_size 1) or beam search; "ctc": best-path decoding of the
+    encoder's CTC head (fast, no LLM; shows what the encoder alone has learnt)."""
+    if mode not in ("llm", "ctc"):
+        raise ValueError(f"decode mode {mode!r}: use 'llm' or 'ctc'")
     was_training = model.training
     model.eval()
     order = sorted(utts, key=lambda u: data.frames[u])
     hyps: dict[str, str] = {}
     i = 0
     while i < len(order):
-        n = max(1, max_frames // max(1, data.frames[order[min(len(order) - 1, i + 1)]]))
+        n = 1  # ascending lengths: the next item is the longest, so the padded size is its length x count
+        while i + n < len(order) and data.frames[order[i + n]] * (n + 1) <= max_frames:
+            n += 1
         chunk = order[i: i + n]
-        i += len(chunk)
+        i += n
         b = data.collate(chunk)
-        limit = max_new_tokens or _token_budget(int(b["feat_lens"].max()))
-        ids = model.transcribe(b["feats"].to(device), b["feat_lens"].to(device), beam_size=beam_size,
-                               max_new_tokens=limit, length_penalty=length_penalty)
+        feats, lens = b["feats"].to(device), b["feat_lens"].to(device)
+        if mode == "ctc":
+            enc, enc_lens = model.encoder(feats, lens)
+            ids = model.encoder.ctc_greedy(enc, enc_lens)
+        else:
+            limit = max_new_tokens or _token_budget(int(b["feat_lens"].max()))
+            ids = model.transcribe(feats, lens, beam_size=beam_size, max_new_tokens=limit,
+                                   length_penalty=length_penalty)
         for u, seq in zip(chunk, ids):
             hyps[u] = tokens.decode(seq)
     model.train(was_training)

@@ -422,6 +422,16 @@ class Trainer:
             return "max_time_minutes" if over_time else "stop requested by Task.on_step_end"
         return None
 
+    def _plot_curves(self) -> None:
+        """exp_dir/curves.png from metrics.jsonl: loss, lr and every logged stat, train and valid overlaid."""
+        from audiorl.eval.plots import plot_metrics
+
+        try:
+            plot_metrics(str(self.exp_dir / "metrics.jsonl"), str(self.exp_dir / "curves.png"),
+                         metrics=None, title=self.exp_dir.name)
+        except ValueError as e:  # nothing logged yet (a run shorter than log_interval)
+            logger.warning("no curves.png: %s", e)
+
     def fit(self) -> dict[str, Any]:
         """Train to the configured limit; return {"step", "epoch", "stop_reason", "valid", "checkpoint", "average"}.
 
@@ -517,8 +527,7 @@ class Trainer:
             self.metrics.close()
             if cfg.average_best_n:
                 average = ckpt_lib.write_best_average(self.exp_dir, cfg.average_best_n)
-            from audiorl.train.plot import plot_curves
-            plot_curves(self.exp_dir / "metrics.jsonl", self.exp_dir / "curves.png")
+            self._plot_curves()
         dist_lib.barrier()
         latest = ckpt_lib.find_latest(self.ckpt_root)
         return {"step": self.step, "epoch": self.epoch, "stop_reason": reason, "valid": self.last_valid,
