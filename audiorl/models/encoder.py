@@ -214,7 +214,9 @@ class AudioEncoder(nn.Module):
         assert x.shape[1] >= 1, f"input of {feats.shape[1]} frames is too short: need >= 7 frames for 4x subsampling"
         lens = lens.clamp(min=1)
         key_mask = padding_mask(lens, x.shape[1])  # (B, T')
-        x = self.drop(x + sinusoids(x.shape[1], c.dim, x.device).to(x.dtype))  # absolute positions
+        # x * sqrt(dim) + PE (ESPnet's xscale): the projection's output has std ~0.1 at init, so unscaled
+        # sinusoids (std ~0.7) would drown the content and the encoder (and its CTC loss) would learn slowly.
+        x = self.drop(x * math.sqrt(c.dim) + sinusoids(x.shape[1], c.dim, x.device).to(x.dtype))  # absolute positions
         for block in self.blocks:
             x = block(x, key_mask)
         return self.norm(x), lens  # (B, T', D)
