@@ -14,7 +14,14 @@
 #   6  decoding           <valid_set> and <test_sets> in <inference_nj> jobs -> <asr_exp>/decode_<set>_<inference_tag>/text
 #   7  scoring            WER/CER + keyword recall -> .../score_<unit>/result.{txt,json}
 #   8  RESULTS.md         every scored decode dir under <expdir>, with 95% intervals, written to ./RESULTS.md
-#   9- (to come) the RL stages
+#   9  RL pool decoding   <rl_set> with the SFT model: greedy 1-best + <rl_sample_k> samples at T=1
+#                         -> <asr_exp>/decode_<rl_set>_rl/{text,samples.jsonl}
+#   10 RL data            equal-size subsets D0 random, D1 hard, D2 short, D3 keyword-heavy (PAPER.md s3)
+#                         -> data/<rl_set>_D{0..3}, <dumpdir>/fbank/<rl_set>_D{0..3}, .../decode_<rl_set>_rl/rl_subsets.json
+#   11 GRPO               one run per <rl_variants> entry name:data:config -> <expdir>/grpo_<name>/ (rerun = resume)
+#   12 RL decoding        <valid_set> and <test_sets> with every GRPO model -> <expdir>/grpo_<name>/decode_<set>_<inference_tag>/text
+#   13 RL scoring         -> .../score_<unit>/result.{txt,json}
+#   14 RESULTS.md         stage 8's tables (SFT as the baseline) + the RL ablation tables (rewards on D1; data D0-D3)
 set -euo pipefail
 export LC_ALL=C
 
@@ -55,14 +62,26 @@ asr_config=            # training config (YAML), e.g. conf/train_asr.yaml
 asr_args=              # extra config overrides for audiorl.bin.asr_train, e.g. "--train.max_steps 100"
 asr_tag=               # experiment name: exp/asr_<asr_tag>; default: the config file name without .yaml
 ngpu=0                 # GPUs for training (0 = CPU); passed to the job runner as --gpu
+train_threads=2        # torch CPU threads of the training job (the other stages run nj one-thread jobs)
 
 # ---- Decoding and scoring (stages 6-8) ----------------------------------------------------------
 inference_nj=2         # parallel decoding jobs
-beam_size=1            # 1 = greedy search
+inference_mode=llm     # llm: the LLM decoder; ctc: best path of the encoder's CTC head (fast, encoder only)
+beam_size=1            # 1 = greedy search (inference_mode llm)
 inference_args=        # extra options for audiorl.bin.asr_decode, e.g. "--length_penalty 1.2"
 decode_valid=true      # also decode and score the valid set
 score_unit=word        # word (WER) or char (CER)
 results_title="synth_en ASR"  # heading of RESULTS.md
+
+# ---- RL: GRPO from the SFT model (stages 9-14; PAPER.md s2-s3) -----------------------------------------
+rl_sample_k=4          # stage 9: transcripts sampled per <rl_set> utterance (D1's disagreement rule); 0 = greedy only
+rl_sample_temperature=1.0  # stage 9: temperature of those samples
+rl_data_size=1000      # stage 10: utterances in each of D0-D3 (equal sizes; 0 = a third of the pool)
+rl_select_args=        # stage 10: extra options for audiorl.bin.select_rl_data, e.g. "--select.short_max_seconds 3"
+rl_variants=           # stage 11: GRPO runs "name:data:config ...", data one of D0-D3, e.g. "d1_r1:D1:conf/grpo_r1.yaml"
+rl_args=               # stage 11: extra overrides for audiorl.bin.asr_grpo (every variant), e.g. "--train.max_steps 50"
+rl_valid_set=          # stage 11: GRPO validation set (greedy WER = valid loss); empty: <valid_set>
+rl_best_config=        # stage 14: reward config whose D0-D3 variants form the data table; empty: the last D1 variant's
 
 help_message="Usage: $0 --train_set <name> --valid_set <name> --test_sets \"<name> ...\" [options]
 Runs stages \${stage}..\${stop_stage} of the ASR recipe (see the header of this file for the list).
@@ -171,8 +190,36 @@ if [ -z "${asr_tag}" ] && [ -n "${asr_config}" ]; then
 fi
 asr_exp=${expdir}/asr_${asr_tag:-default}
 inference_tag=beam${beam_size}
+[ "${inference_mode}" = ctc ] && inference_tag=ctc
 decode_sets=(${test_sets})
 [ "${decode_valid}" = true ] && decode_sets=("${valid_set}" "${decode_sets[@]}")
+
+# ---- RL set-up (stages 9-14)
+rl_decode_dir=${asr_exp}/decode_${rl_set}_rl
+rl_valid_set=${rl_valid_set:-${valid_set}}
+# Parse and check every variant before training starts: a typo must not surface after hours of training.
+rl_names=(); rl_datas=(); rl_confs=()
+for _v in ${rl_variants}; do
+    IFS=: read -r _n _d _c <<< "${_v}"
+    case "${_d}" in D0|D1|D2|D3) ;; *) echo "$0: --rl_variants '${_v}': data must be D0, D1, D2 or D3 (name:data:config)" >&2; exit 2;; esac
+    [ -n "${_n}" ] && [ -f "${_c}" ] || { echo "$0: --rl_variants '${_v}': expected name:data:config with an existing config file" >&2; exit 2; }
+    rl_names+=("${_n}"); rl_datas+=("${_d}"); rl_confs+=("${_c}")
+done
+
+# What the RL curve PNGs show (train: rollout rewards and stats; valid: dev greedy WER and error types).
+rl_curve_metrics=reward,reward_accuracy,reward_hallucination,reward_keywords,frac_reward_zero_std,kl,entropy,completion_len,wer,ins,del,sub
+
+# The weights a GRPO experiment decodes with: its best-checkpoint average, else its latest checkpoint.
+rl_weights() {
+    local f
+    f=$(ls -1 "$1"/valid.loss.ave*_best.safetensors 2>/dev/null | tail -n 1 || true)
+    if [ -n "${f}" ]; then echo "${f}"; elif [ -f "$1/checkpoints/latest" ]; then echo "$1/checkpoints/$(cat "$1/checkpoints/latest")"; fi
+}
+# True when <dir>/<file> has one line per utterance of <data>/feats.scp and is newer than <model>.
+rl_up_to_date() {
+    local f=$1/$2 data=$3 model=$4
+    [ -s "${f}" ] && [ "$(wc -l < "${f}")" -eq "$(wc -l < "${data}/feats.scp")" ] && [ "${f}" -nt "${model}" ]
+}
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: ${token_type} tokenizer (${nbpe}) on data/${train_set}/text -> ${bpemodel}"
@@ -191,8 +238,8 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: SFT: ${asr_config} on ${feats_dir}/${train_set} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     # Paths come from this script, so one config serves every corpus; a rerun resumes from the last checkpoint.
     # shellcheck disable=SC2086  # asr_args is a list of overrides
-    ${train_cmd} --gpu "${ngpu}" "${asr_exp}/log/asr_train.log" \
-        ${python} -m audiorl.bin.asr_train --config "${asr_config}" --exp_dir "${asr_exp}" \
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
+        "${asr_exp}/log/asr_train.log" ${python} -m audiorl.bin.asr_train --config "${asr_config}" --exp_dir "${asr_exp}" \
             --data.train_dir "${feats_dir}/${train_set}" --data.valid_dir "${feats_dir}/${valid_set}" \
             --data.token_model "${bpemodel}" --data.cmvn "${feats_dir}/${train_set}/cmvn.ark" ${asr_args}
     tail -n 3 "${asr_exp}/train.log" >&2 || true
@@ -221,7 +268,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         # shellcheck disable=SC2086  # inference_args is a list of options
         ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/decode.JOB.log" \
             ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --data_dir "${feats_dir}/${dset}" \
-                --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" --beam_size "${beam_size}" ${inference_args}
+                --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" --mode "${inference_mode}" --beam_size "${beam_size}" ${inference_args}
         ${python} -m audiorl.bin.merge_decode "${_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${dset}"
     done
 fi
@@ -240,9 +287,135 @@ fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     log "Stage 8: RESULTS.md from ${expdir}/*/decode_*/score_*"
-    ${python} -m audiorl.bin.make_results --exp "${expdir}" --out RESULTS.md --title "${results_title}" --extra kw_r
+    ${python} -m audiorl.bin.make_results --exp "${expdir}" --out RESULTS.md --title "${results_title}" --extra kw_r,rtf
 fi
 
-# ---- Stages 9-: RL (GRPO) on ${rl_set}, then decode + score + RESULTS again (to come) ------------
+# ---- Stages 9-14: RL (GRPO) on ${rl_set} -----------------------------------------------------------
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    [ -n "${rl_set}" ] || { echo "$0: stage 9 needs --rl_set (the RL prompt pool)" >&2; exit 2; }
+    _model=$(rl_weights "${asr_exp}")
+    [ -n "${_model}" ] || { echo "$0: stage 9: ${asr_exp} has no model; run stage 5" >&2; exit 1; }
+    log "Stage 9: decoding ${feats_dir}/${rl_set} with ${_model}: greedy + ${rl_sample_k} samples at T=${rl_sample_temperature} -> ${rl_decode_dir}"
+    if rl_up_to_date "${rl_decode_dir}" text "${feats_dir}/${rl_set}" "${_model}"; then
+        log "  ${rl_decode_dir}/text: complete, skipping"
+    else
+        rm -rf "${rl_decode_dir}/split"
+        ${decode_cmd} JOB=1:"${inference_nj}" "${rl_decode_dir}/log/decode.JOB.log" \
+            ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --data_dir "${feats_dir}/${rl_set}" \
+                --out_dir "${rl_decode_dir}/split/JOB" --split "JOB/${inference_nj}" --beam_size 1
+        ${python} -m audiorl.bin.merge_decode "${rl_decode_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${rl_set}"
+    fi
+    if [ "${rl_sample_k}" -gt 0 ]; then
+        if rl_up_to_date "${rl_decode_dir}" samples.jsonl "${feats_dir}/${rl_set}" "${_model}"; then
+            log "  ${rl_decode_dir}/samples.jsonl: complete, skipping"
+        else
+            rm -rf "${rl_decode_dir}/sample_split"
+            ${decode_cmd} JOB=1:"${inference_nj}" "${rl_decode_dir}/log/sample.JOB.log" \
+                ${python} -m audiorl.bin.asr_sample --exp_dir "${asr_exp}" --data_dir "${feats_dir}/${rl_set}" \
+                    --out_dir "${rl_decode_dir}/sample_split/JOB" --split "JOB/${inference_nj}" \
+                    --num_samples "${rl_sample_k}" --temperature "${rl_sample_temperature}"
+            cat "${rl_decode_dir}"/sample_split/*/samples.jsonl | sort > "${rl_decode_dir}/samples.jsonl.tmp"
+            mv "${rl_decode_dir}/samples.jsonl.tmp" "${rl_decode_dir}/samples.jsonl"
+        fi
+    fi
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+    [ -n "${rl_set}" ] || { echo "$0: stage 10 needs --rl_set" >&2; exit 2; }
+    [ -s "${rl_decode_dir}/text" ] || { echo "$0: stage 10: ${rl_decode_dir}/text missing; run stage 9" >&2; exit 1; }
+    log "Stage 10: RL data D0-D3 (${rl_data_size} utterances each) from ${rl_decode_dir} -> data/${rl_set}_D*, ${feats_dir}/${rl_set}_D*"
+    _stats=${rl_decode_dir}/rl_subsets.json
+    if [ -s "${_stats}" ] && [ "${_stats}" -nt "${rl_decode_dir}/text" ] && [ -s "${feats_dir}/${rl_set}_D3/feats.scp" ] \
+        && { [ ! -f "${rl_decode_dir}/samples.jsonl" ] || [ "${_stats}" -nt "${rl_decode_dir}/samples.jsonl" ]; }; then
+        log "  ${_stats}: up to date, skipping"
+    else
+        # shellcheck disable=SC2086  # rl_select_args is a list of options
+        ${python} -m audiorl.bin.select_rl_data --data_dir "data/${rl_set}" --decode_dir "${rl_decode_dir}" \
+            --feats_dir "${feats_dir}/${rl_set}" --select.size "${rl_data_size}" ${rl_select_args}
+        for _d in D0 D1 D2 D3; do
+            utils/validate_data_dir.sh "${feats_dir}/${rl_set}_${_d}"
+        done
+    fi
+fi
+
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+    [ ${#rl_names[@]} -gt 0 ] || { echo "$0: stage 11 needs --rl_variants \"name:data:config ...\"" >&2; exit 2; }
+    for i in "${!rl_names[@]}"; do
+        _exp=${expdir}/grpo_${rl_names[i]}
+        log "Stage 11: GRPO ${rl_names[i]}: ${rl_confs[i]} on ${feats_dir}/${rl_set}_${rl_datas[i]} from ${asr_exp} -> ${_exp} (log: ${_exp}/train.log)"
+        # shellcheck disable=SC2086  # rl_args is a list of overrides
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" "${_exp}/log/asr_grpo.log" \
+            ${python} -m audiorl.bin.asr_grpo --config "${rl_confs[i]}" --exp_dir "${_exp}" --data.sft_exp "${asr_exp}" \
+                --data.rl_dir "${feats_dir}/${rl_set}_${rl_datas[i]}" --data.valid_dir "${feats_dir}/${rl_valid_set}" ${rl_args}
+        tail -n 3 "${_exp}/train.log" >&2 || true
+        # The RL curves (the trainer's curves.png shows only the first few stats).
+        ${python} -m audiorl.bin.plot_metrics "${_exp}/metrics.jsonl" --out "${_exp}/rl_curves.png" --smooth 0.6 \
+            --metrics "${rl_curve_metrics}"
+    done
+fi
+
+if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
+    log "Stage 12: decoding (${inference_tag}) of ${decode_sets[*]} with ${#rl_names[@]} GRPO models"
+    for _n in "${rl_names[@]}"; do
+        _exp=${expdir}/grpo_${_n}
+        _model=$(rl_weights "${_exp}")
+        [ -n "${_model}" ] || { echo "$0: stage 12: ${_exp} has no model; run stage 11" >&2; exit 1; }
+        for dset in "${decode_sets[@]}"; do
+            _dir=${_exp}/decode_${dset}_${inference_tag}
+            if rl_up_to_date "${_dir}" text "${feats_dir}/${dset}" "${_model}"; then
+                log "  ${_dir}/text: complete, skipping"
+                continue
+            fi
+            rm -rf "${_dir}/split"
+            # The SFT experiment gives the model config and CMVN; the GRPO run only changed the weights.
+            # shellcheck disable=SC2086  # inference_args is a list of options
+            ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/decode.JOB.log" \
+                ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --checkpoint "${_model}" \
+                    --data_dir "${feats_dir}/${dset}" --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" \
+                    --beam_size "${beam_size}" ${inference_args}
+            ${python} -m audiorl.bin.merge_decode "${_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${dset}"
+        done
+    done
+fi
+
+if [ "${stage}" -le 13 ] && [ "${stop_stage}" -ge 13 ]; then
+    log "Stage 13: scoring (${score_unit}) of ${decode_sets[*]} for ${#rl_names[@]} GRPO models"
+    for _n in "${rl_names[@]}"; do
+        for dset in "${decode_sets[@]}"; do
+            _dir=${expdir}/grpo_${_n}/decode_${dset}_${inference_tag}
+            [ -s "${_dir}/text" ] || { echo "$0: stage 13: ${_dir}/text missing; run stage 12" >&2; exit 1; }
+            _opts=()
+            [ -f "data/${dset}/keywords" ] && _opts+=(--keywords "data/${dset}/keywords")
+            ${python} -m audiorl.bin.score --ref "data/${dset}/text" --hyp "${_dir}/text" --unit "${score_unit}" \
+                --utt2spk "data/${dset}/utt2spk" "${_opts[@]}" --out "${_dir}/score_${score_unit}"
+        done
+    done
+fi
+
+if [ "${stage}" -le 14 ] && [ "${stop_stage}" -ge 14 ]; then
+    log "Stage 14: RESULTS.md: every experiment against ${asr_exp##*/}, then the RL ablation tables"
+    ${python} -m audiorl.bin.make_results --exp "${expdir}" --out RESULTS.md --title "${results_title}" --extra kw_r \
+        --baseline "${asr_exp##*/}"
+    _sft="SFT=${asr_exp##*/}"
+    _t_rew="${_sft}"; _t_data="${_sft}"
+    _best=${rl_best_config}
+    for i in "${!rl_names[@]}"; do
+        if [ "${rl_datas[i]}" = D1 ]; then
+            _t_rew+=" ${rl_names[i]}=grpo_${rl_names[i]}"
+            [ -n "${rl_best_config}" ] || _best=${rl_confs[i]}
+        fi
+    done
+    for i in "${!rl_names[@]}"; do
+        if [ "${rl_confs[i]}" = "${_best}" ]; then _t_data+=" ${rl_datas[i]}=grpo_${rl_names[i]}"; fi
+    done
+    ${python} -m audiorl.bin.make_rl_results --exp "${expdir}" --out RESULTS.md --sets "${test_sets}" \
+        --table "Rewards (RL data D1)|${_t_rew}" --table "RL data (rewards: ${_best:-none})|${_t_data}"
+    if [ ${#rl_names[@]} -gt 0 ]; then
+        _runs=(); _labels=
+        for _n in "${rl_names[@]}"; do _runs+=("${expdir}/grpo_${_n}/metrics.jsonl"); _labels+="${_labels:+,}${_n}"; done
+        ${python} -m audiorl.bin.plot_metrics "${_runs[@]}" --labels "${_labels}" --smooth 0.6 \
+            --metrics "${rl_curve_metrics}" --out "${expdir}/grpo_curves.png"
+    fi
+fi
 
 log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS} s"

@@ -1,0 +1,58 @@
+"""egs/synth_en/asr RL stages 9-14 at smoke size (after the smoke SFT): RL pool decoding (greedy + sampled),
+D0-D3, two GRPO variants, their decoding and scoring, and RESULTS.md with the RL ablation tables."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from audiorl.data.kaldi import read_table
+from audiorl.data.synth.voices import missing_tools
+
+sys.path.insert(0, str(Path(__file__).parent))
+from recipe_util import run  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(bool(missing_tools()), reason=f"synthesis tools missing: {missing_tools()}"),
+]
+VARIANTS = "d1_smoke:D1:conf/grpo_smoke.yaml d0_smoke:D0:conf/grpo_smoke.yaml"
+COMMON = ["--asr_config", "conf/train_asr_smoke.yaml", "--inference_nj", "2", "--rl_data_size", "6",
+          "--rl_sample_k", "2", "--rl_variants", VARIANTS, "--rl_best_config", "conf/grpo_smoke.yaml"]
+
+
+def test_rl_stages(smoke_recipe):
+    recipe, _, _ = smoke_recipe
+    asr = recipe / "asr"
+    run(["./run.sh", "--stage", "4", "--stop_stage", "8", *COMMON], asr)  # the SFT smoke model (a no-op if done)
+    out, _ = run(["./run.sh", "--stage", "9", "--stop_stage", "14", *COMMON], asr)
+
+    dec = asr / "exp/asr_train_asr_smoke/decode_rl_pool_rl"
+    pool = set(read_table(str(asr / "data/rl_pool/text")))
+    assert set(read_table(str(dec / "text"), allow_empty_value=True)) == pool
+    samples = [json.loads(x) for x in (dec / "samples.jsonl").read_text().splitlines()]
+    assert {s["utt"] for s in samples} == pool and all(len(s["hyps"]) == 2 for s in samples)
+    stats = json.loads((dec / "rl_subsets.json").read_text())["subsets"]
+    for d in ("D0", "D1", "D2", "D3"):
+        assert stats[d]["utts"] == 6
+        assert len(read_table(str(asr / f"dump/fbank/rl_pool_{d}/feats.scp"))) == 6
+
+    for name in ("d1_smoke", "d0_smoke"):
+        exp = asr / "exp" / f"grpo_{name}"
+        rows = [json.loads(x) for x in (exp / "metrics.jsonl").read_text().splitlines()]
+        train = [r for r in rows if r["split"] == "train"]
+        assert train and {"reward", "reward_accuracy", "reward_hallucination", "reward_keywords", "kl",
+                          "frac_reward_zero_std", "time_rollout", "time_update"} <= set(train[-1])
+        assert any(r["split"] == "valid" and "wer" in r for r in rows)
+        assert list(exp.glob("valid.loss.ave1_best.safetensors"))
+        for dset in ("dev", "test", "test_unseen_spk"):
+            assert (exp / f"decode_{dset}_beam1" / "score_word" / "result.json").is_file()
+
+    results = (asr / "RESULTS.md").read_text()
+    assert "## RL ablations" in results and "Rewards (RL data D1)" in results and "RL data (rewards" in results
+    assert "|d1_smoke|" in results and "|D0|" in results and "vs SFT" in results
+
+    # Rerun: everything is found complete; GRPO resumes into a no-op.
+    out2, _ = run(["./run.sh", "--stage", "9", "--stop_stage", "13", *COMMON], asr)
+    assert out2.count("complete, skipping") >= 2 + 2 * 3 and "up to date, skipping" in out2, out2[-3000:]
