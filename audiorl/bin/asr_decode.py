@@ -20,7 +20,7 @@ import torch
 
 from audiorl.data.kaldi import write_table
 from audiorl.log import get_logger, setup_logging
-from audiorl.tasks.asr import FeatsData, decode_utts, load_asr_model
+from audiorl.tasks.asr import decode_utts, prepare_inference
 
 logger = get_logger("asr_decode")
 
@@ -43,15 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     setup_logging()
     try:
-        job, nj = (int(x) for x in a.split.split("/"))
-        assert 1 <= job <= nj
-    except (ValueError, AssertionError):
-        p.error(f"--split {a.split}: expected JOB/NJ with 1 <= JOB <= NJ")
-    device = torch.device("cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
-    model, cfg, tokens, ckpt = load_asr_model(a.exp_dir, a.checkpoint, device)
-    data = FeatsData(a.data_dir, tokens, cfg.data.cmvn, need_text=False)
-    utts = sorted(data.utt_ids())[job - 1::nj]
+        j = prepare_inference(a.exp_dir, a.checkpoint, a.data_dir, a.split, a.device)
+    except ValueError as e:
+        p.error(str(e))
+    model, tokens, data, utts, device, ckpt = j.model, j.tokens, j.data, j.utts, j.device, j.checkpoint
     logger.info("decoding %d utterances of %s with %s (beam %d)", len(utts), a.data_dir, ckpt, a.beam_size)
     t0 = time.perf_counter()
     hyps = decode_utts(model, data, tokens, utts, device, beam_size=a.beam_size, max_new_tokens=a.max_new_tokens,

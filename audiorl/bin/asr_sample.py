@@ -18,7 +18,7 @@ import time
 import torch
 
 from audiorl.log import get_logger, setup_logging
-from audiorl.tasks.asr import FeatsData, load_asr_model
+from audiorl.tasks.asr import prepare_inference
 from audiorl.tasks.asr_grpo import sample_hypotheses
 
 logger = get_logger("asr_sample")
@@ -38,18 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     a = p.parse_args(argv)
     setup_logging()
-    try:
-        job, nj = (int(x) for x in a.split.split("/"))
-        assert 1 <= job <= nj
-    except (ValueError, AssertionError):
-        p.error(f"--split {a.split}: expected JOB/NJ with 1 <= JOB <= NJ")
     if a.num_samples < 1 or a.temperature <= 0:
         p.error(f"--num_samples {a.num_samples} must be >= 1 and --temperature {a.temperature} > 0")
-    device = torch.device("cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
-    model, cfg, tokens, ckpt = load_asr_model(a.exp_dir, a.checkpoint, device)
-    data = FeatsData(a.data_dir, tokens, cfg.data.cmvn, need_text=False)
-    utts = sorted(data.utt_ids())[job - 1::nj]
+    try:
+        j = prepare_inference(a.exp_dir, a.checkpoint, a.data_dir, a.split, a.device)
+    except ValueError as e:
+        p.error(str(e))
+    model, tokens, data, utts, device, ckpt, job = j.model, j.tokens, j.data, j.utts, j.device, j.checkpoint, j.job
     t0 = time.perf_counter()
     hyps = sample_hypotheses(model, data, tokens, utts, device, a.num_samples, a.temperature,
                              max_frames=a.batch_frames, seed=a.seed + job)

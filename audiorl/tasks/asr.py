@@ -290,3 +290,38 @@ def load_asr_model(exp_dir: str, checkpoint: str = "", device: str | torch.devic
     ckpt_lib.load_model_weights(model, checkpoint)
     model.to(device).eval()
     return model, cfg, tokens, checkpoint
+
+
+@dataclass
+class InferenceJob:
+    """What a decoding or sampling job needs: the model, its tokens, and its share of a data dir."""
+
+    model: ASRModel
+    tokens: ASRTokens
+    data: FeatsData
+    utts: list[str]
+    device: torch.device
+    checkpoint: str
+    job: int
+
+
+def parse_split(split: str) -> tuple[int, int]:
+    """'JOB/NJ' (1-based, as run.pl substitutes it) -> (job, nj); ValueError otherwise."""
+    try:
+        job, nj = (int(x) for x in split.split("/"))
+    except ValueError:
+        job = nj = 0
+    if not 1 <= job <= nj:
+        raise ValueError(f"--split {split}: expected JOB/NJ with 1 <= JOB <= NJ")
+    return job, nj
+
+
+def prepare_inference(exp_dir: str, checkpoint: str, data_dir: str, split: str = "1/1",
+                      device: str = "auto") -> InferenceJob:
+    """Load the model of ``exp_dir`` and take every NJ-th utterance of ``data_dir`` from JOB on."""
+    job, nj = parse_split(split)
+    dev = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
+    model, cfg, tokens, ckpt = load_asr_model(exp_dir, checkpoint, dev)
+    data = FeatsData(data_dir, tokens, cfg.data.cmvn, need_text=False)
+    return InferenceJob(model, tokens, data, sorted(data.utt_ids())[job - 1::nj], dev, ckpt, job)
+
