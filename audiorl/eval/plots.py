@@ -9,7 +9,6 @@ plotting from a training process or a headless job cannot pick up a GUI backend.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -19,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from audiorl.log import get_logger
+from audiorl.train.metrics import read_metrics  # noqa: F401  (one reader of metrics.jsonl; re-exported)
 
 logger = get_logger(__name__)
 
@@ -27,28 +27,6 @@ NON_METRIC_KEYS = frozenset({"step", "split", "epoch", "iter", "time", "wall_tim
 SPLIT_STYLES = {"train": "-", "valid": "--", "dev": "--", "test": ":"}
 Records = Sequence[Mapping]
 Series = dict[str, dict[str, tuple[list[float], list[float]]]]  # metric -> split -> (xs, ys)
-
-
-def read_metrics(path: str) -> list[dict]:
-    """Read a JSONL file; a bad line raises with file:line. A truncated last line (the trainer was
-    killed mid-write) is skipped with a warning, since the file is still being appended to."""
-    out: list[dict] = []
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            if lineno == len(lines):  # no trailing newline: a partial final write
-                logger.warning("%s:%d: skipping incomplete last line", path, lineno)
-                continue
-            raise ValueError(f"{path}:{lineno}: not a JSON object ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-        out.append(rec)
-    return out
 
 
 def collect(records: Iterable[Mapping], *, x: str = "step", metrics: Sequence[str] | None = None) -> Series:

@@ -278,14 +278,10 @@ def load_asr_model(exp_dir: str, checkpoint: str = "", device: str | torch.devic
     tokens = ASRTokens(cfg.data.token_model)
     cfg = replace(cfg, model=tokens.fill(cfg.model))
     if not checkpoint:
-        aves = sorted(Path(exp_dir).glob("valid.loss.ave*_best.safetensors"))
-        latest = ckpt_lib.find_latest(Path(exp_dir) / "checkpoints")
-        if aves:
-            checkpoint = str(aves[-1])
-        elif latest is not None:
-            checkpoint = str(latest)
-        else:
+        final = ckpt_lib.final_weights(exp_dir)
+        if final is None:
             raise FileNotFoundError(f"{exp_dir}: no averaged model and no checkpoint to decode with")
+        checkpoint = str(final)
     model = ASRModel(cfg.model)
     ckpt_lib.load_model_weights(model, checkpoint)
     model.to(device).eval()

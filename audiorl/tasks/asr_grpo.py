@@ -42,7 +42,7 @@ class ASRGRPODataConfig:
 
     sft_exp: str = option("exp/asr_train_asr", "SFT experiment dir: its config.yaml gives the model, tokenizer "
                                                "and CMVN; its weights the initial policy and the reference.")
-    sft_checkpoint: str = option("", "SFT weights to start from; '' = <sft_exp>/valid.loss.ave*_best.safetensors, "
+    sft_checkpoint: str = option("", "SFT weights to start from; '' = the best-N average its config asks for, "
                                      "else its latest checkpoint. Ignored when train.init_from is set.")
     rl_dir: str = option("dump/fbank/rl_pool_D1", "RL prompts: a data dir with feats.scp, utt2num_frames and text "
                                                   "(one of the D0-D3 subsets of rl_pool, asr.sh stage 10).")
@@ -107,10 +107,7 @@ def sft_weights(exp_dir: str, checkpoint: str = "") -> str:
     """The SFT weights RL starts from: ``checkpoint``, else the averaged model, else the latest checkpoint."""
     if checkpoint:
         return checkpoint
-    aves = sorted(Path(exp_dir).glob("valid.loss.ave*_best.safetensors"))
-    if aves:
-        return str(aves[-1])
-    latest = ckpt_lib.find_latest(Path(exp_dir) / "checkpoints")
+    latest = ckpt_lib.final_weights(exp_dir)
     if latest is None:
         raise FileNotFoundError(f"{exp_dir}: no averaged model and no checkpoint to start RL from; train SFT first "
                                 "(asr.sh stage 5) or set data.sft_checkpoint")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
+import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
@@ -415,3 +416,18 @@ def write_best_average(exp_dir: str | os.PathLike, n: int) -> Path | None:
     _write_text(info_path, json.dumps(info, indent=1) + "\n")
     logger.info("averaged %d checkpoints (steps %s) -> %s", len(best), [s for s, _, _ in best], out)
     return out
+
+
+def final_weights(exp_dir: str | os.PathLike) -> Path | None:
+    """The weights a finished training stage is decoded with: the best-N average its ``config.yaml`` asks for
+    (``train.average_best_n``), else the latest checkpoint; None if there is neither. Another run's average with a
+    different N in the same dir is never picked by mistake (a lexical or mtime choice among ave*_best files would)."""
+    exp_dir = Path(exp_dir)
+    n = 0
+    cfg = exp_dir / "config.yaml"
+    if cfg.is_file():
+        n = int(((yaml.safe_load(cfg.read_text()) or {}).get("train") or {}).get("average_best_n") or 0)
+    ave = exp_dir / f"valid.loss.ave{n}_best.safetensors"
+    if n > 0 and ave.is_file():
+        return ave
+    return find_latest(exp_dir / "checkpoints")

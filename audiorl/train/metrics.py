@@ -19,16 +19,24 @@ logger = get_logger(__name__)
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl (a torn last line from a kill is skipped)."""
-    out = []
-    p = Path(path)
-    if not p.is_file():
-        return out
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+    """Read a JSONL file; a bad line raises with file:line. A truncated last line (the trainer was
+    killed mid-write) is skipped with a warning, since the file is still being appended to."""
+    out: list[dict] = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if lineno == len(lines):  # no trailing newline: a partial final write
+                logger.warning("%s:%d: skipping incomplete last line", path, lineno)
+                continue
+            raise ValueError(f"{path}:{lineno}: not a JSON object ({e.msg})") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        out.append(rec)
     return out
 
 
@@ -38,7 +46,7 @@ class MetricsWriter:
     def __init__(self, exp_dir: str | os.PathLike, tensorboard: bool, resume_step: int | None):
         self.path = Path(exp_dir) / "metrics.jsonl"
         if resume_step is not None:
-            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+            kept = [r for r in (read_metrics(self.path) if self.path.is_file() else []) if r.get("step", 0) <= resume_step]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         elif self.path.exists():
             self.path.unlink()  # a fresh start owns the file

@@ -209,11 +209,9 @@ done
 # What the RL curve PNGs show (train: rollout rewards and stats; valid: dev greedy WER and error types).
 rl_curve_metrics=reward,reward_accuracy,reward_hallucination,reward_keywords,frac_reward_zero_std,kl,entropy,completion_len,wer,ins,del,sub
 
-# The weights a GRPO experiment decodes with: its best-checkpoint average, else its latest checkpoint.
+# The weights an experiment decodes with: the best-N average its config.yaml asks for, else its latest checkpoint.
 rl_weights() {
-    local f
-    f=$(ls -1 "$1"/valid.loss.ave*_best.safetensors 2>/dev/null | tail -n 1 || true)
-    if [ -n "${f}" ]; then echo "${f}"; elif [ -f "$1/checkpoints/latest" ]; then echo "$1/checkpoints/$(cat "$1/checkpoints/latest")"; fi
+    ${python} -m audiorl.bin.final_weights "$1" 2>/dev/null || true
 }
 # True when <dir>/<file> has one line per utterance of <data>/feats.scp and is newer than <model>.
 rl_up_to_date() {

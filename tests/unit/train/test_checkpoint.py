@@ -140,6 +140,21 @@ def test_average_checkpoints_math(tmp_path):
     assert torch.allclose(m.emb.weight, torch.full((10, 4), 1.5))
 
 
+def test_final_weights_follows_the_config_not_file_names(tmp_path):
+    root = tmp_path / "checkpoints"
+    for i, v in enumerate([3.0, 1.0, 2.0]):
+        _save(root, i + 1, Net(), valid_loss=v)
+    assert C.final_weights(tmp_path) == root / "step_3"  # no config, no average: the latest checkpoint
+    C.write_best_average(tmp_path, 3)  # a stale average of an earlier run ...
+    (tmp_path / "config.yaml").write_text("train:\n  average_best_n: 1\n")
+    assert C.final_weights(tmp_path) == root / "step_3"  # ... is not the one this config asks for
+    C.write_best_average(tmp_path, 1)
+    assert C.final_weights(tmp_path) == tmp_path / "valid.loss.ave1_best.safetensors"  # ave3 sorts after ave1
+    (tmp_path / "config.yaml").write_text("train:\n  average_best_n: 0\n")
+    assert C.final_weights(tmp_path) == root / "step_3"
+    assert C.final_weights(tmp_path / "nothing") is None
+
+
 def test_incompatible_config_gives_a_clear_error(tmp_path):
     path = _save(tmp_path, 200, Net(dim=256), config={"llm": {"dim": 256}, "lr": 1})
     with pytest.raises(C.CheckpointError) as e:
