@@ -153,7 +153,7 @@ class TTSLM(nn.Module):
         Vt, Vs = self.config.text_vocab_size, self.config.speech_vocab_size
         return F.linear(h, self.llm.output.weight[Vt: Vt + Vs + 1]).float()
 
-    def _states(self, prompt_embeds, prompt_lens, speech, speech_lens):
+    def states(self, prompt_embeds, prompt_lens, speech, speech_lens):
         """Teacher-forced states that predict local tokens 0..L (B, L + 1, D); speech (B, L) local ids."""
         B, L = speech.shape
         real = torch.arange(L, device=speech.device)[None] < speech_lens[:, None]
@@ -169,7 +169,7 @@ class TTSLM(nn.Module):
         dev, Vs = text_ids.device, self.config.speech_vocab_size
         speech_lens = speech_lens.to(dev)
         p, plens = self.prompt(text_ids, text_lens, spk_embed)
-        h = self._states(p, plens, speech_ids.to(dev), speech_lens)  # (B, L+1, D)
+        h = self.states(p, plens, speech_ids.to(dev), speech_lens)  # (B, L+1, D)
         B, L1 = h.shape[:2]
         j = torch.arange(L1, device=dev)[None]
         tgt = torch.cat([speech_ids.to(dev), speech_ids.new_zeros(B, 1).to(dev)], 1)  # (B, L+1)
@@ -192,7 +192,7 @@ class TTSLM(nn.Module):
         Vs = self.config.speech_vocab_size
         # feed the tokens before each position: drop the eos (it is predicted, never fed)
         fed = tokens.masked_fill(tokens >= Vs, 0)
-        h = self._states(prompt_embeds, prompt_lens, fed, lengths)[:, :L]  # (N, L, D)
+        h = self.states(prompt_embeds, prompt_lens, fed, lengths)[:, :L]  # (N, L, D)
         logits = self.speech_logits(h) / temperature  # (N, L, Vs+1)
         lp = logits.gather(-1, tokens[..., None]).squeeze(-1) - logits.logsumexp(-1)
         return lp.masked_fill(torch.arange(L, device=tokens.device)[None] >= lengths[:, None], 0.0)

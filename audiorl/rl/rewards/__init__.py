@@ -11,7 +11,7 @@ from audiorl.rl.rewards.base import (
 )
 
 # importing the modules registers their rewards
-from audiorl.rl.rewards import group, text  # noqa: E402,F401  isort: skip
+from audiorl.rl.rewards import group, text, tts  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "RewardConfig",
