@@ -37,10 +37,12 @@ GRPO: N = B * G, rows b*G .. b*G+G-1 belong to prompt b (G = 1 for plain DiffRO 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
+
+from audiorl.config import option
 
 if TYPE_CHECKING:  # the policy type only; nothing here builds one
     from audiorl.models.tts_lm import SpeechSamplingConfig, TTSLM
@@ -57,56 +59,46 @@ _FILTER_NORMS = ("selected", "all")
 @dataclass
 class DiffROConfig:
     # ---------------------------------------------------------------- relaxation
-    tau: float = field(
-        default=1.0,
-        metadata={"help": "Gumbel-Softmax temperature (> 0). Lower = samples closer to one-hot (what the reward "
-                          "model was trained on) but higher-variance gradients; higher = smoother, biased. Left open "
-                          "by the paper (s7); 1.0 is the standard starting point."})
-    hard: bool = field(
-        default=False,
-        metadata={"help": "Straight-through Gumbel: the reward model sees one-hot tokens (exactly its training "
-                          "input) and the gradient is that of the soft sample. false = it sees the soft samples."})
+    tau: float = option(1.0, (
+        "Gumbel-Softmax temperature (> 0). Lower = samples closer to one-hot (what the reward "
+        "model was trained on) but higher-variance gradients; higher = smoother, biased. Left open "
+        "by the paper (s7); 1.0 is the standard starting point."))
+    hard: bool = option(False, (
+        "Straight-through Gumbel: the reward model sees one-hot tokens (exactly its training "
+        "input) and the gradient is that of the soft sample. false = it sees the soft samples."))
     # ---------------------------------------------------------------- what is teacher-forced
-    sequences: Literal["reference", "sample"] = field(
-        default="reference",
-        metadata={"help": "Token sequences the policy is teacher-forced on: 'reference' = the data's ground-truth "
-                          "tokens (no sampling at all; the paper's main setting), 'sample' = the policy's own "
-                          "samples (no grad, the task's sampling config), closer to what it will generate. Read by "
-                          "diffro_sequences; the GRPO combination always uses the rollouts."})
+    sequences: Literal["reference", "sample"] = option("reference", (
+        "Token sequences the policy is teacher-forced on: 'reference' = the data's ground-truth "
+        "tokens (no sampling at all; the paper's main setting), 'sample' = the policy's own "
+        "samples (no grad, the task's sampling config), closer to what it will generate. Read by "
+        "diffro_sequences; the GRPO combination always uses the rollouts."))
     # ---------------------------------------------------------------- reward
-    reward_norm: Literal["text_len", "none"] = field(
-        default="text_len",
-        metadata={"help": "'text_len': log P(text | tokens) divided by the text's length in reward-model ids, so "
-                          "long and short utterances weigh the same and the scale is a per-token CTC loss; 'none': "
-                          "the paper's R = log P(Y | U) (s5), which weights long texts more."})
-    attribute_weights: dict[str, float] = field(
-        default_factory=dict,
-        metadata={"help": "Multi-task reward (s5 MTR): head name -> weight w_k of log P(target attribute | tokens) "
-                          "in R (e.g. {rate: 0.5}); each needs a head on the reward model and a target per row. "
-                          "{} = text only."})
+    reward_norm: Literal["text_len", "none"] = option("text_len", (
+        "'text_len': log P(text | tokens) divided by the text's length in reward-model ids, so "
+        "long and short utterances weigh the same and the scale is a per-token CTC loss; 'none': "
+        "the paper's R = log P(Y | U) (s5), which weights long texts more."))
+    attribute_weights: dict[str, float] = option(default_factory=dict, help=(
+        "Multi-task reward (s5 MTR): head name -> weight w_k of log P(target attribute | tokens) "
+        "in R (e.g. {rate: 0.5}); each needs a head on the reward model and a target per row. "
+        "{} = text only."))
     # ---------------------------------------------------------------- KL to the reference
-    beta: float = field(
-        default=0.1,
-        metadata={"help": "Weight of the token-level KL(policy || reference) (>= 0). Paper: 0.1 (s5). 0 = no "
-                          "reference model is needed (needs_reference)."})
+    beta: float = option(0.1, (
+        "Weight of the token-level KL(policy || reference) (>= 0). Paper: 0.1 (s5). 0 = no "
+        "reference model is needed (needs_reference)."))
     # ---------------------------------------------------------------- combination with GRPO (s6)
-    combine_weight: float = field(
-        default=1.0,
-        metadata={"help": "lambda in loss = GRPO + lambda x DiffRO (diffro_on_rollouts multiplies it in). The paper "
-                          "adds the two losses unweighted (s6)."})
-    advantage_filter: bool = field(
-        default=True,
-        metadata={"help": "DiffRO only on rollouts with advantage > advantage_threshold (the paper's filter, s6: "
-                          "degenerate rollouts, loops or no eos, get negative advantages and DiffRO on them hurt). "
-                          "false = every rollout: the naive combination the paper found worse."})
-    advantage_threshold: float = field(
-        default=0.0,
-        metadata={"help": "The filter keeps rows with advantage strictly greater than this (paper: 0)."})
-    filter_normalize: Literal["selected", "all"] = field(
-        default="selected",
-        metadata={"help": "How the filtered DiffRO loss is averaged: 'selected' = over the kept rows (each kept "
-                          "row weighs as in plain DiffRO; fewer rows = larger per-row weight), 'all' = scaled by "
-                          "kept/total rows (filter on and off differ only in which rows count)."})
+    combine_weight: float = option(1.0, (
+        "lambda in loss = GRPO + lambda x DiffRO (diffro_on_rollouts multiplies it in). The paper "
+        "adds the two losses unweighted (s6)."))
+    advantage_filter: bool = option(True, (
+        "DiffRO only on rollouts with advantage > advantage_threshold (the paper's filter, s6: "
+        "degenerate rollouts, loops or no eos, get negative advantages and DiffRO on them hurt). "
+        "false = every rollout: the naive combination the paper found worse."))
+    advantage_threshold: float = option(0.0, (
+        "The filter keeps rows with advantage strictly greater than this (paper: 0)."))
+    filter_normalize: Literal["selected", "all"] = option("selected", (
+        "How the filtered DiffRO loss is averaged: 'selected' = over the kept rows (each kept "
+        "row weighs as in plain DiffRO; fewer rows = larger per-row weight), 'all' = scaled by "
+        "kept/total rows (filter on and off differ only in which rows count)."))
 
     def __post_init__(self) -> None:
         if not self.tau > 0:
