@@ -20,7 +20,7 @@ import torch
 
 from audiorl.data.kaldi import write_table
 from audiorl.log import get_logger, setup_logging
-from audiorl.tasks.asr import decode_utts, prepare_inference
+from audiorl.tasks.asr import DEFAULT_TOKENS_PER_SECOND, decode_utts, prepare_inference
 
 logger = get_logger("asr_decode")
 
@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="llm: the LLM decoder (greedy or beam); ctc: best path of the encoder's CTC head")
     p.add_argument("--beam_size", type=int, default=1, help="1 = greedy (mode llm)")
     p.add_argument("--length_penalty", type=float, default=1.0)
-    p.add_argument("--max_new_tokens", type=int, default=0, help="0 = from the utterance length")
+    p.add_argument("--max_new_tokens", type=int, default=0, help="0 = from the utterance length (--tokens_per_second)")
+    p.add_argument("--tokens_per_second", type=float, default=DEFAULT_TOKENS_PER_SECOND,
+                   help="budget per second of audio when --max_new_tokens is 0: a cap that ends loops")
     p.add_argument("--batch_frames", type=int, default=20000, help="padded feature frames per batch")
     p.add_argument("--split", default="1/1", help="JOB/NJ: decode this share of the utterances")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("decoding %d utterances of %s with %s (beam %d)", len(utts), a.data_dir, ckpt, a.beam_size)
     t0 = time.perf_counter()
     hyps = decode_utts(model, data, tokens, utts, device, beam_size=a.beam_size, max_new_tokens=a.max_new_tokens,
-                       max_frames=a.batch_frames, length_penalty=a.length_penalty, mode=a.mode)
+                       max_frames=a.batch_frames, length_penalty=a.length_penalty, mode=a.mode,
+                       tokens_per_second=a.tokens_per_second)
     dt = time.perf_counter() - t0
     audio_s = sum(data.frames[u] for u in utts) / 100.0  # 10 ms frame shift
     os.makedirs(a.out_dir, exist_ok=True)

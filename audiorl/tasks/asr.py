@@ -226,10 +226,22 @@ class ASRTask(Task):
 
 
 # ----------------------------------------------------------------------------------------------- decoding
+# Decoding/sampling budget: a cap that ends looping hypotheses, not a length model. Fast read speech is ~3 words/s;
+# with a small BPE (150 pieces: ~3 pieces/word) that is ~9 tokens/s, a character tokenizer ~15/s. A budget of
+# 6 tokens/s truncated a third of the BPE-150 dev hypotheses (deletions); 20 covers characters with a margin.
+DEFAULT_TOKENS_PER_SECOND = 20.0
+
+
+def token_budget(frames: int, tokens_per_second: float = DEFAULT_TOKENS_PER_SECOND) -> int:
+    """Max new tokens for audio of ``frames`` 10 ms frames: max(16, tokens_per_second x seconds)."""
+    return max(16, math.ceil(tokens_per_second * frames / 100.0))
+
+
 @torch.no_grad()
 def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[str], device,
                 beam_size: int = 1, max_new_tokens: int = 0, max_frames: int = 20000,
-                length_penalty: float = 1.0, mode: str = "llm") -> dict[str, str]:
+                length_penalty: float = 1.0, mode: str = "llm",
+                tokens_per_second: float = DEFAULT_TOKENS_PER_SECOND) -> dict[str, str]:
     """Decode ``utts`` in length-sorted batches of at most ``max_frames`` padded frames; utt -> text.
 
     mode "llm": the LLM decoder, greedy (beam_size 1) or beam search; "ctc": best-path decoding of the
@@ -253,7 +265,7 @@ def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[
             enc, enc_lens = model.encoder(feats, lens)
             ids = model.encoder.ctc_greedy(enc, enc_lens)
         else:
-            limit = max_new_tokens or _token_budget(int(b["feat_lens"].max()))
+            limit = max_new_tokens or token_budget(int(b["feat_lens"].max()), tokens_per_second)
             ids = model.transcribe(feats, lens, beam_size=beam_size, max_new_tokens=limit,
                                    length_penalty=length_penalty)
         for u, seq in zip(chunk, ids):
@@ -262,9 +274,6 @@ def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[
     return hyps
 
 
-def _token_budget(frames: int) -> int:
-    # ~3 BPE tokens per second of speech at most in read speech; x2 margin, so loops still end.
-    return max(16, math.ceil(frames / 100 * 6))
 
 
 def load_asr_model(exp_dir: str, checkpoint: str = "", device: str | torch.device = "cpu"

@@ -11,7 +11,6 @@ utterances where the SFT model is unsure (RL data D1, audiorl/rl/data_select.py)
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +27,8 @@ from audiorl.rl.config import GRPOConfig
 from audiorl.rl.grpo_task import GRPOStepConfig, GRPOTask
 from audiorl.rl.rewards import RewardConfig, RewardInput, compute_rewards
 from audiorl.rl.rollout import Rollout
-from audiorl.tasks.asr import ASRTokens, ASRTrainConfig, FeatsData, decode_utts
+from audiorl.tasks.asr import (DEFAULT_TOKENS_PER_SECOND, ASRTokens, ASRTrainConfig, FeatsData, decode_utts,
+                               token_budget)
 from audiorl.train import checkpoint as ckpt_lib
 from audiorl.train.config import OptimConfig, SchedulerConfig, TrainConfig
 
@@ -54,9 +54,9 @@ class ASRGRPODataConfig:
     valid_decode_utts: int = option(300, "Dev utterances decoded at each validation (the first N by id); their "
                                          "WER is the validation loss. 0 = all.")
     max_utt_frames: int = option(3000, "RL utterances with more feature frames are skipped (counted in the log).")
-    tokens_per_second: float = option(6.0, "Sampling budget per batch: min(grpo.max_new_tokens, max(16, this x the "
-                                           "longest audio in s)). ~2x the BPE rate of read speech: loops stop early "
-                                           "instead of running every row to grpo.max_new_tokens.")
+    tokens_per_second: float = option(DEFAULT_TOKENS_PER_SECOND, "Sampling budget per batch: min(grpo.max_new_tokens, "
+                                      "max(16, this x the longest audio in s)); see audiorl.tasks.asr.token_budget. "
+                                      "Loops stop early instead of running every row to grpo.max_new_tokens.")
 
 
 @dataclass
@@ -173,8 +173,7 @@ class ASRGRPOTask(GRPOTask):
         return self.cfg.model.pad_id
 
     def rollout_budget(self, batch: dict) -> int:
-        seconds = int(batch["feat_lens"].max()) / 100.0  # 10 ms frames
-        return max(16, math.ceil(self.cfg.data.tokens_per_second * seconds))
+        return token_budget(int(batch["feat_lens"].max()), self.cfg.data.tokens_per_second)
 
     def reward_inputs(self, batch: dict, rollout: Rollout) -> list[RewardInput]:
         G, utts = rollout.num_generations, batch["utts"]
@@ -226,7 +225,7 @@ class ASRGRPOTask(GRPOTask):
 @torch.no_grad()
 def sample_hypotheses(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[str], device,
                       num_samples: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                      tokens_per_second: float = 6.0, max_frames: int = 20000, seed: int = 0) -> dict[str, list[str]]:
+                      tokens_per_second: float = DEFAULT_TOKENS_PER_SECOND, max_frames: int = 20000, seed: int = 0) -> dict[str, list[str]]:
     """``num_samples`` temperature-sampled transcripts per utterance (length-sorted batches); utt -> texts."""
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -240,7 +239,7 @@ def sample_hypotheses(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts:
         i += len(chunk)
         b = data.collate(chunk)
         x, lens = model.encode(b["feats"].to(device), b["feat_lens"].to(device))
-        limit = max(16, math.ceil(tokens_per_second * int(b["feat_lens"].max()) / 100.0))
+        limit = token_budget(int(b["feat_lens"].max()), tokens_per_second)
         g = generate(model.llm, x, lens, limit, c.eos_id, temperature=temperature, top_k=top_k, top_p=top_p,
                      num_samples=num_samples, generator=gen, pad_id=c.pad_id)
         keep = (g.lengths - g.finished.long()).cpu()

@@ -22,6 +22,6 @@ rl_variants="d1_r123:D1:conf/grpo_r123.yaml"
     --rl_set "${rl_set}" \
     --fbank_conf conf/fbank.conf \
     --asr_config "${asr_config}" \
-    --nbpe 400 \
+    --nbpe 150 \
     --rl_variants "${rl_variants}" \
     "$@"
