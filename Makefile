@@ -7,9 +7,10 @@ PY := tools/venv/bin/python
 install:
 	@bash tools/install.sh
 
-# The main job: the embedded synth_en recipe end to end.
+# The main job: the embedded synth_en recipes end to end (ASR first: it is the TTS recipe's judge).
 demo: install
 	cd egs/synth_en/asr && ./run.sh
+	cd egs/synth_en/tts && ./run.sh
 
 # The whole pytest suite, single-threaded torch (2 cores: threads collapse when the other core is busy).
 test: install

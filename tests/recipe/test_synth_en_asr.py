@@ -37,7 +37,7 @@ def test_asr_stages(smoke_recipe):
     asr = recipe / "asr"
     out, _ = run(ASR_CMD, asr)
     exp = asr / EXP
-    assert (asr / "data/token_list/bpe400/bpe.model").is_file()
+    assert (asr / "data/token_list/bpe150/bpe.model").is_file()
     assert list(exp.glob("valid.loss.ave*_best.safetensors")), "averaged model of the best checkpoints"
     for f in ("config.yaml", "train.log", "metrics.jsonl", "curves.png"):
         assert (exp / f).stat().st_size > 0, f
@@ -66,7 +66,7 @@ def test_sft_resumes_after_sigkill(smoke_recipe, tmp_path):
     asr = recipe / "asr"
     run(["./run.sh", "--stage", "4", "--stop_stage", "4"], asr)
     common = ["--config", "conf/train_asr_smoke.yaml", "--data.train_dir", "dump/fbank/train",
-              "--data.valid_dir", "dump/fbank/dev", "--data.token_model", "data/token_list/bpe400/bpe.model",
+              "--data.valid_dir", "dump/fbank/dev", "--data.token_model", "data/token_list/bpe150/bpe.model",
               "--data.cmvn", "dump/fbank/train/cmvn.ark", "--train.max_steps", "16", "--train.save_interval", "4",
               "--train.valid_interval", "4", "--train.keep_last_n", "0", "--data.valid_decode_utts", "0"]
     py = str(Path(__file__).resolve().parents[2] / "tools" / "venv" / "bin" / "python")

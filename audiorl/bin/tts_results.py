@@ -1,0 +1,197 @@
+"""RESULTS.md of the TTS recipe (one table per test set: real audio, resynthesis, TTS) and a PNG of their mels.
+
+    python -m audiorl.bin.tts_results --out RESULTS.md --title "synth_en TTS" \
+        --system "test|real|exp/real_test" --system "test|resynthesis|exp/token2mel_x/resyn_test" \
+        --system "test|TTS|exp/tts_lm_x/synth_test" --png exp/mels_test.png --png_set test
+
+A system dir holds ``wav.scp``, ``judge/score_word/result.json`` (tts.sh stage 10: judge WER), ``score_tts/
+tts_metrics.json`` (SIM, MCD, duration ratio[, DNSMOS]), optionally ``score_mos/tts_metrics.json`` (DNSMOS on a
+subset) and ``rtf.json`` (synthesis speed). The first system of a set is the baseline of the paired WER test
+(Wilcoxon signed-rank on per-utterance errors, audiorl.eval.stats.compare). Missing files leave '-' cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+
+from audiorl.log import get_logger, setup_logging
+
+logger = get_logger("tts_results")
+
+
+def _json(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _mean(m: dict, key: str, fmt: str = "{:.3f}", ci: bool = False) -> str:
+    v = m.get(key) or {}
+    if "mean" not in v:
+        return "-"
+    s = fmt.format(v["mean"])
+    if ci and "ci95" in v:
+        s += " [" + ", ".join(fmt.format(x) for x in v["ci95"]) + "]"
+    return s
+
+
+def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False) -> tuple[list[str], float | None]:
+    from audiorl.eval.results import _ci
+    from audiorl.eval.sclite import read_result
+    from audiorl.eval.stats import compare
+
+    res_path = os.path.join(d, "judge", "score_word", "result.json")
+    sf = read_result(res_path) if os.path.isfile(res_path) else None
+    tts = _json(os.path.join(d, "score_tts", "tts_metrics.json"))
+    mos = _json(os.path.join(d, "score_mos", "tts_metrics.json")) or tts
+    rtf = _json(os.path.join(d, "rtf.json"))
+    wer = sf.totals.wer if sf is not None else None
+    vs = "(baseline)" if is_base else "-"
+    if sf is not None and base is not None and not is_base:
+        try:
+            vs = compare(base, sf, n_boot=n_boot).verdict.removeprefix("B ")
+        except ValueError as e:
+            vs = f"n/a ({e})"[:60]
+    speed = "-"
+    if "rtf" in rtf:
+        speed = f"{rtf['rtf']:.3f} ({rtf.get('rtf_lm', 0):.3f} / {rtf.get('rtf_token2mel', 0):.3f} / " \
+                f"{rtf.get('rtf_vocoder', 0):.3f})"
+    row = [label, f"`{d}`", str(sf.totals.snt) if sf else "-",
+           f"{100 * wer:.1f}" if wer is not None else "-", _ci(sf, n_boot, 0) if sf else "-", vs,
+           _mean(tts, "sim_ref"), _mean(tts, "sim_spk"), _mean(mos, "dnsmos_ovrl", "{:.2f}"),
+           _mean(mos, "dnsmos_sig", "{:.2f}"), _mean(mos, "dnsmos_bak", "{:.2f}"), _mean(mos, "dnsmos_p808", "{:.2f}"),
+           str((mos.get("dnsmos_ovrl") or {}).get("n", "-")), _mean(tts, "dur_ratio"), _mean(tts, "mcd", "{:.2f}"),
+           speed]
+    return row, wer
+
+
+HEAD = ["system", "dir", "Snt", "judge WER %", "95% CI", "vs first row (paired)", "SIM ref", "SIM spk", "DNSMOS OVRL",
+        "SIG", "BAK", "P808", "MOS n", "dur ratio", "MCD dB", "RTF (LM / t2m / vocoder)"]
+
+
+def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int) -> str:
+    from audiorl.eval.sclite import read_result
+
+    first = os.path.join(systems[0][1], "judge", "score_word", "result.json")
+    base = read_result(first) if os.path.isfile(first) else None
+    rows, wers = [], {}
+    for i, (label, d) in enumerate(systems):
+        row, wer = system_row(label, d, base, n_boot, is_base=i == 0)
+        rows.append(row)
+        wers[label] = wer
+    lines = [f"## {dset}", "", "|" + "|".join(HEAD) + "|", "|" + "|".join("---" for _ in HEAD) + "|"]
+    lines += ["|" + "|".join(r) + "|" for r in rows]
+    lines += ["", "Targets (issue 5), measured with this judge:"]
+    real, res, tts = wers.get("real"), wers.get("resynthesis"), wers.get("TTS")
+    if real is not None and res is not None:
+        ratio = res / real if real > 0 else float("inf")
+        lines.append(f"- resynthesis WER / real WER = {ratio:.2f} (target <= 2: {'met' if ratio <= 2 else 'NOT met'})")
+    if tts is not None:
+        ok = 0.05 <= tts <= 0.30
+        lines.append(f"- TTS WER = {100 * tts:.1f}% (target roughly 5-30%: {'met' if ok else 'NOT met'})")
+    return "\n".join(lines) + "\n"
+
+
+def mel_png(path: str, systems: list[tuple[str, str]], n_utts: int, title: str) -> list[str]:
+    """Log-mel spectrograms (rows: utterances, columns: systems) of the first ``n_utts`` common utterances."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from audiorl.eval.mcd import resample
+    from audiorl.eval.sim import open_audio
+    from audiorl.fileio import atomic_write_bytes
+    from audiorl.models.vocoder import MelConfig, mel_spectrogram
+
+    audios = [open_audio(os.path.join(d, "wav.scp")) for _, d in systems]
+    common = sorted(set.intersection(*(set(a) for a in audios)))[:n_utts]
+    if not common:
+        raise ValueError(f"no utterance is in every system's wav.scp ({[d for _, d in systems]})")
+    mc = MelConfig()
+    fig = Figure(figsize=(4.2 * len(systems), 2.6 * len(common)), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(common), len(systems), squeeze=False)
+
+    for r, u in enumerate(common):
+        mels = []
+        for audio in audios:
+            w, sr = audio.load(u)
+            mels.append(mel_spectrogram(resample(w, sr, mc.sample_rate), mc).numpy())  # (T, M)
+        seconds = max(m.shape[0] for m in mels) / mc.frames_per_second  # one time axis per row
+        for c, ((label, _), mel) in enumerate(zip(systems, mels)):
+            ax = axes[r][c]
+            ax.imshow(mel.T, origin="lower", aspect="auto", vmin=-11.5, vmax=max(2.0, float(mel.max())),
+                      extent=(0, mel.shape[0] / mc.frames_per_second, 0, mel.shape[1]))
+            ax.set_xlim(0, seconds)
+            ax.set_title(f"{label}: {u}", fontsize=8)
+            ax.set_xlabel("s", fontsize=7)
+            ax.set_ylabel("mel bin", fontsize=7)
+            ax.tick_params(labelsize=6)
+    fig.suptitle(title, fontsize=10)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    atomic_write_bytes(path, buf.getvalue())
+    return common
+
+
+def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="tts_results", description=__doc__.split("\n\n")[0])
+    p.add_argument("--system", action="append", default=[], metavar="SET|LABEL|DIR",
+                   help="a row: data set, label (real, resynthesis, TTS, ...) and system dir; repeat, in row order")
+    p.add_argument("--out", default="RESULTS.md")
+    p.add_argument("--title", default="TTS RESULTS")
+    p.add_argument("--png", default="", help="write the mel-spectrogram figure of --png_set's systems here")
+    p.add_argument("--png_set", default="", help="data set of the figure (default: the first one)")
+    p.add_argument("--png_utts", type=int, default=3, help="utterances (rows) in the figure")
+    p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the WER intervals")
+    a = p.parse_args(argv)
+    setup_logging()
+    from audiorl.eval.results import environment_info, environment_md
+    from audiorl.fileio import atomic_write_text
+
+    sets: dict[str, list[tuple[str, str]]] = {}
+    for spec in a.system:
+        parts = spec.split("|")
+        if len(parts) != 3 or not all(parts):
+            p.error(f"--system {spec!r}: expected SET|LABEL|DIR")
+        sets.setdefault(parts[0], []).append((parts[1], parts[2]))
+    if not sets:
+        p.error("give at least one --system SET|LABEL|DIR")
+    command = shlex.join(["python", "-m", "audiorl.bin.tts_results", *raw])
+    parts = ["<!-- Generated by audiorl.bin.tts_results; edit the producing command, not this file -->",
+             f"# {a.title}", "", environment_md(environment_info(command)),
+             "Judge WER: the ASR recipe's SFT model on each system's audio (greedy), 95% bootstrap interval over "
+             "utterances; 'vs first row': paired test against the first system of the set. SIM: resemblyzer cosine "
+             "to the real recording (ref) and to the speaker's other real recordings (spk). DNSMOS: speechmos, on "
+             "'MOS n' utterances. dur ratio: synthesised / real duration (silence-trimmed). MCD: mel cepstral "
+             "distortion with DTW (audiorl.eval.mcd; compare systems scored here only). RTF: synthesis seconds per "
+             "second of audio of one job.", ""]
+    for dset, systems in sets.items():
+        parts.append(set_table(dset, systems, a.n_boot))
+    if a.png:
+        dset = a.png_set or next(iter(sets))
+        if dset not in sets:
+            p.error(f"--png_set {dset}: no --system of that set")
+        try:
+            utts = mel_png(a.png, sets[dset], a.png_utts, f"{a.title}: log-mel, {dset}")
+            parts.append(f"Mel spectrograms ({', '.join(lbl for lbl, _ in sets[dset])}) of {', '.join(utts)}: "
+                         f"`{a.png}`\n")
+        except (ValueError, OSError) as e:
+            logger.error("no figure: %s", e)
+            return 1
+    atomic_write_text(a.out, "\n".join(parts))
+    logger.info("wrote %s", a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

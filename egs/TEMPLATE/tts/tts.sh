@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# Shared TTS stage script (the ESPnet egs2/TEMPLATE pattern, CosyVoice's pipeline, small). A corpus recipe symlinks
+# it as egs/<corpus>/tts/tts.sh and calls it from a ~10-line run.sh. Run from the recipe dir; all paths are relative
+# to it. Every stage checks its outputs first, so rerunning a finished stage is cheap; training stages resume.
+#
+# Stages:
+#   1  data preparation    local/data.sh ${local_data_opts}                      -> data/<set>
+#   2  fbank + validation  data/<set> -> ${dumpdir}/fbank/<set>/feats.scp (input of the speech tokenizer)
+#   3  text tokenizer      sentencepiece on data/<train_set>/text               -> data/token_list/<token_type><nbpe>/bpe.model
+#   4  speech tokenizer    ASR encoder + FSQ/VQ trained with CTC                 -> <expdir>/tokenizer_<tag>/
+#   5  token dump          every set, <nj> jobs                                  -> ${dumpdir}/tokens/<set>/tokens.scp
+#                          (skipped with --token_dir DIR --codebook_size N: precomputed DIR/<set>/tokens.scp)
+#   6  speaker embeddings  resemblyzer, <nj> jobs                                -> ${dumpdir}/spk_embed/<set>/{spk_embed,spk2embed}.scp
+#   7  text-to-token LM    SFT                                                   -> <expdir>/tts_lm_<tag>/
+#   8  token-to-mel        conditional flow matching                             -> <expdir>/token2mel_<tag>/
+#   9  synthesis of <test_sets>, <inference_nj> jobs: real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
+#                          resynthesis from the ground-truth tokens -> <t2m_exp>/resyn_<set>/; TTS -> <lm_exp>/synth_<set>/
+#  10  scoring             judge WER (--asr_exp) -> <system>/judge/score_word/result.{txt,json};
+#                          SIM, MCD, duration ratio -> <system>/score_tts/; DNSMOS on <mos_utts> -> <system>/score_mos/
+#  11  RESULTS.md          the three rows per test set + mel spectrograms -> ./RESULTS.md, <expdir>/mels_<set>.png
+set -euo pipefail
+export LC_ALL=C
+
+log() {
+    local fname=${BASH_SOURCE[1]##*/}
+    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*" >&2
+}
+# The command line as given (quoted), recorded in exp/run_<date>.sh once the options are valid.
+printf -v run_args '%q ' "$0" "$@"
+
+# ---- General -----------------------------------------------------------------------------------
+stage=1                # first stage to run
+stop_stage=10000       # last stage to run
+nj=2                   # parallel jobs for features, token dump and speaker embeddings
+inference_nj=2         # parallel synthesis jobs (stage 9)
+python=python3         # Python interpreter (path.sh puts tools/venv/bin first on PATH)
+expdir=exp             # experiment dir: logs, models, synthesised audio, scores
+dumpdir=dump           # features, speech tokens and speaker embeddings go to <dumpdir>/{fbank,tokens,spk_embed}/<set>
+ngpu=0                 # GPUs for training (0 = CPU); passed to the job runner as --gpu
+train_threads=2        # torch CPU threads of a training job (the other stages run nj one-thread jobs)
+
+# ---- Data (stages 1-2) ----------------------------------------------------------------------------
+local_data_opts=       # options passed to local/data.sh, e.g. "--smoke true --nj 2" (quote them)
+train_set=             # training set: data/<train_set>
+valid_set=             # validation set: data/<valid_set>
+test_sets=             # sets to synthesise and score, space separated in one quoted argument
+fbank_conf=            # Kaldi-style fbank config of the speech tokenizer's input (e.g. conf/fbank.conf)
+
+# ---- Text tokenizer (stage 3) ---------------------------------------------------------------------
+token_type=bpe         # sentencepiece model type of the TTS input text: bpe, unigram or char
+nbpe=400               # text vocabulary size
+
+# ---- Speech tokenizer (stages 4-5) ----------------------------------------------------------------
+tokenizer_config=      # speech-tokenizer training config (YAML), e.g. conf/train_tokenizer.yaml
+tokenizer_args=        # extra overrides for audiorl.bin.tts_tokenizer_train, e.g. "--train.max_steps 100"
+tokenizer_tag=         # experiment name: exp/tokenizer_<tag>; default: the config file name without .yaml
+token_dir=             # precomputed speech tokens <token_dir>/<set>/tokens.scp (another tokenizer): skips stages 4-5
+codebook_size=0        # the codebook size of --token_dir's tokens (ids in [0, N)); required with --token_dir
+
+# ---- Speaker embeddings (stage 6) -----------------------------------------------------------------
+spk_embed_device=cpu   # device of the resemblyzer encoder
+
+# ---- Text-to-token LM and token-to-mel (stages 7-8) ----------------------------------------------
+lm_config=             # text-to-token LM SFT config (YAML), e.g. conf/train_tts_lm.yaml
+lm_args=               # extra overrides for audiorl.bin.tts_lm_train
+lm_tag=                # experiment name: exp/tts_lm_<tag>; default: the config file name without .yaml
+t2m_config=            # token-to-mel config (YAML), e.g. conf/train_token2mel.yaml
+t2m_args=              # extra overrides for audiorl.bin.tts_token2mel_train
+t2m_tag=               # experiment name: exp/token2mel_<tag>; default: the config file name without .yaml
+
+# ---- Synthesis (stage 9) --------------------------------------------------------------------------
+synth_config=          # synthesis config (YAML) of audiorl.bin.tts_synth: LM sampling, token-to-mel ODE, Griffin-Lim
+synth_args=            # extra options for audiorl.bin.tts_synth (TTS and resynthesis), e.g. "--sampling.temperature 0.8"
+synth_spk_set=         # set whose per-speaker mean embeddings condition synthesis (seen voices); default: <train_set>
+synth_batch_size=16    # utterances per synthesis batch
+
+# ---- Scoring and RESULTS.md (stages 10-11) -------------------------------------------------------
+asr_exp=../asr/exp/asr_train_asr  # the judge: the ASR recipe's SFT experiment dir
+asr_dir=               # the ASR recipe dir its config's relative paths refer to; default: two levels above asr_exp
+judge_mode=llm         # llm: the judge's LLM decoder (greedy); ctc: its encoder's CTC head
+mos_utts=200           # DNSMOS on the first N utterances of each system (~0.7 s each on one core); 0 = all
+score_tts_args=        # extra options for audiorl.bin.score_tts, e.g. "--no-sim"
+results_title="synth_en TTS"  # heading of RESULTS.md
+png_utts=3             # utterances in the mel-spectrogram figure
+
+help_message="Usage: $0 --train_set <name> --valid_set <name> --test_sets \"<name> ...\" [options]
+Runs stages \${stage}..\${stop_stage} of the TTS recipe (see the header of this file for the list).
+e.g.: $0 --train_set train --valid_set dev --test_sets test --stage 7 --lm_args \"--train.max_steps 100\""
+
+. utils/parse_options.sh
+
+if [ $# -ne 0 ]; then
+    echo "$0: unexpected arguments: $*" >&2
+    echo "$help_message" >&2
+    exit 2
+fi
+
+. ./path.sh
+. ./cmd.sh
+
+SECONDS=0
+[ -n "${train_set}" ] || { echo "$0: --train_set is required" >&2; exit 2; }
+[ -n "${valid_set}" ] || { echo "$0: --valid_set is required" >&2; exit 2; }
+[ -n "${test_sets}" ] || { echo "$0: --test_sets is required" >&2; exit 2; }
+[ -z "${fbank_conf}" ] || [ -f "${fbank_conf}" ] || { echo "$0: --fbank_conf ${fbank_conf}: no such file" >&2; exit 2; }
+if [ -n "${token_dir}" ] && [ "${codebook_size}" -le 0 ]; then
+    echo "$0: --token_dir ${token_dir} needs --codebook_size N (ids of those tokens lie in [0, N))" >&2; exit 2
+fi
+
+# shellcheck disable=SC2206  # test_sets is a space-separated list by design
+test_list=(${test_sets})
+all_sets=("${train_set}" "${valid_set}" "${test_list[@]}")
+feats_dir=${dumpdir}/fbank
+spk_dir=${dumpdir}/spk_embed
+synth_spk_set=${synth_spk_set:-${train_set}}
+
+tag_of() { [ -n "$1" ] && echo "$1" || basename "${2:-default}" .yaml; }
+tokenizer_exp=${expdir}/tokenizer_$(tag_of "${tokenizer_tag}" "${tokenizer_config}")
+lm_exp=${expdir}/tts_lm_$(tag_of "${lm_tag}" "${lm_config}")
+t2m_exp=${expdir}/token2mel_$(tag_of "${t2m_tag}" "${t2m_config}")
+bpedir=data/token_list/${token_type}${nbpe}
+bpemodel=${bpedir}/bpe.model
+# Where the speech tokens are, and how the training stages learn their codebook size.
+if [ -n "${token_dir}" ]; then
+    tokens_root=${token_dir}
+    codebook_opts=(--data.codebook_size "${codebook_size}")
+else
+    tokens_root=${dumpdir}/tokens
+    codebook_opts=(--data.tokenizer_exp "${tokenizer_exp}")
+fi
+
+mkdir -p "${expdir}"
+run_log=${expdir}/run_$(date '+%Y%m%dT%H%M%S').sh
+{
+    echo "#!/usr/bin/env bash"
+    echo "# $(date '+%Y-%m-%dT%H:%M:%S') on $(hostname): the command that ran; extra arguments are appended."
+    echo "cd \"\$(dirname \"\$0\")/..\" && ${run_args}\"\$@\""
+} > "${run_log}"
+chmod +x "${run_log}"
+log "$0 ${run_args#* } (recorded in ${run_log})"
+
+# The weights a training stage ended with (empty if none).
+final_weights() { ${python} -m audiorl.bin.final_weights "$1" 2>/dev/null || true; }
+# True when <file> exists, is non-empty, and is newer than every other argument that exists.
+newer_than() {
+    local f=$1 x
+    shift
+    [ -s "${f}" ] || return 1
+    for x in "$@"; do
+        [ -e "${x}" ] && [ "${x}" -nt "${f}" ] && return 1
+    done
+    return 0
+}
+# Same number of lines in two tables.
+same_count() { [ -s "$1" ] && [ -s "$2" ] && [ "$(wc -l < "$1")" -eq "$(wc -l < "$2")" ]; }
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    log "Stage 1: data preparation: local/data.sh ${local_data_opts} -> data/{$(IFS=,; echo "${all_sets[*]}")}"
+    # shellcheck disable=SC2086  # local_data_opts is a list of options
+    local/data.sh ${local_data_opts}
+    for dset in "${all_sets[@]}"; do
+        [ -f "data/${dset}/wav.scp" ] || { echo "$0: stage 1: local/data.sh did not write data/${dset}/wav.scp" >&2; exit 1; }
+    done
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    log "Stage 2: fbank of the speech tokenizer's input: data/<set> -> ${feats_dir}/<set>/feats.scp, then validation"
+    fbank_opts=()
+    [ -n "${fbank_conf}" ] && fbank_opts=(--fbank_conf "${fbank_conf}")
+    for dset in "${all_sets[@]}"; do
+        src=data/${dset}
+        dst=${feats_dir}/${dset}
+        [ -f "${src}/wav.scp" ] || { echo "$0: stage 2: ${src}/wav.scp: no such file; run stage 1" >&2; exit 1; }
+        if [ -s "${dst}/feats.scp" ] && cmp -s "${src}/wav.scp" "${dst}/wav.scp" && cmp -s "${src}/text" "${dst}/text" \
+            && same_count "${dst}/feats.scp" "${src}/wav.scp"; then
+            log "  ${dst}: features up to date, skipping"
+        else
+            rm -rf "${dst}"   # a fresh copy of the data dir: old features must not survive a change
+            mkdir -p "${dst}"
+            for f in "${src}"/*; do
+                [ -f "${f}" ] && cp "${f}" "${dst}/"
+            done
+            utils/make_fbank.sh --nj "${nj}" --cmd "${train_cmd}" "${fbank_opts[@]}" \
+                "${dst}" "${expdir}/make_fbank/${dset}" "${dst}/data"
+        fi
+        utils/validate_data_dir.sh --no-feats "${src}"
+        utils/validate_data_dir.sh "${dst}"
+    done
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    log "Stage 3: ${token_type} text tokenizer (${nbpe}) on data/${train_set}/text -> ${bpemodel}"
+    # Up to date = trained on this very text (a copy is kept beside it: local/data.sh rewrites data/ on every run).
+    if [ -s "${bpemodel}" ] && cmp -s "data/${train_set}/text" "${bpedir}/train_text"; then
+        log "  ${bpemodel}: up to date, skipping"
+    else
+        mkdir -p "${bpedir}"
+        ${python} -m audiorl.bin.train_tokenizer --text "data/${train_set}/text" --model_type "${token_type}" \
+            --vocab_size "${nbpe}" --out "${bpedir}/bpe"
+        cp "data/${train_set}/text" "${bpedir}/train_text"
+    fi
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    if [ -n "${token_dir}" ]; then
+        log "Stage 4: skipped: precomputed speech tokens in ${token_dir} (codebook ${codebook_size})"
+    else
+        [ -f "${tokenizer_config}" ] || { echo "$0: stage 4 needs --tokenizer_config (got '${tokenizer_config}')" >&2; exit 2; }
+        log "Stage 4: speech tokenizer: ${tokenizer_config} on ${feats_dir}/${train_set} -> ${tokenizer_exp} (log: ${tokenizer_exp}/train.log)"
+        # shellcheck disable=SC2086  # tokenizer_args is a list of overrides
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
+            "${tokenizer_exp}/log/tokenizer_train.log" ${python} -m audiorl.bin.tts_tokenizer_train \
+                --config "${tokenizer_config}" --exp_dir "${tokenizer_exp}" --data.train_dir "${feats_dir}/${train_set}" \
+                --data.valid_dir "${feats_dir}/${valid_set}" --data.token_model "${bpemodel}" ${tokenizer_args}
+        tail -n 3 "${tokenizer_exp}/train.log" >&2 || true
+    fi
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    if [ -n "${token_dir}" ]; then
+        log "Stage 5: skipped: precomputed speech tokens in ${token_dir}"
+        for dset in "${all_sets[@]}"; do
+            [ -s "${token_dir}/${dset}/tokens.scp" ] || { echo "$0: --token_dir: ${token_dir}/${dset}/tokens.scp missing" >&2; exit 1; }
+        done
+    else
+        _model=$(final_weights "${tokenizer_exp}")
+        [ -n "${_model}" ] || { echo "$0: stage 5: ${tokenizer_exp} has no model; run stage 4" >&2; exit 1; }
+        log "Stage 5: speech tokens of ${all_sets[*]} with ${_model} -> ${tokens_root}/<set>/tokens.scp"
+        for dset in "${all_sets[@]}"; do
+            _out=${tokens_root}/${dset}
+            if newer_than "${_out}/tokens.scp" "${_model}" "${feats_dir}/${dset}/feats.scp" \
+                && same_count "${_out}/tokens.scp" "${feats_dir}/${dset}/feats.scp"; then
+                log "  ${_out}/tokens.scp: complete, skipping"
+                continue
+            fi
+            rm -rf "${_out}"
+            mkdir -p "${_out}"
+            ${decode_cmd} JOB=1:"${nj}" "${_out}/log/dump.JOB.log" \
+                ${python} -m audiorl.bin.tts_dump_tokens --exp_dir "${tokenizer_exp}" --data_dir "${feats_dir}/${dset}" \
+                    --out_prefix "${_out}/tokens.JOB" --split "JOB/${nj}"
+            cat "${_out}"/tokens.[0-9]*.utt2num_tokens | sort > "${_out}/utt2num_tokens"
+            cat "${_out}"/tokens.[0-9]*.scp | sort > "${_out}/tokens.scp.tmp"
+            mv "${_out}/tokens.scp.tmp" "${_out}/tokens.scp"
+            log "  ${_out}/tokens.scp: $(wc -l < "${_out}/tokens.scp") utterances, $(awk '{s += $2} END {print s}' "${_out}/utt2num_tokens") tokens"
+        done
+    fi
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    log "Stage 6: speaker embeddings of ${all_sets[*]} -> ${spk_dir}/<set>/{spk_embed,spk2embed}.scp"
+    for dset in "${all_sets[@]}"; do
+        _out=${spk_dir}/${dset}
+        if [ -s "${_out}/spk2embed.scp" ] && cmp -s "data/${dset}/wav.scp" "${_out}/wav.scp" \
+            && cmp -s "data/${dset}/utt2spk" "${_out}/utt2spk"; then
+            log "  ${_out}: complete, skipping"
+            continue
+        fi
+        rm -rf "${_out}"
+        ${decode_cmd} JOB=1:"${nj}" "${_out}/log/spk_embed.JOB.log" \
+            ${python} -m audiorl.bin.tts_spk_embed --data_dir "data/${dset}" --out_dir "${_out}" --split "JOB/${nj}" \
+                --device "${spk_embed_device}"
+        ${python} -m audiorl.bin.tts_spk_embed --data_dir "data/${dset}" --out_dir "${_out}" --merge "${nj}"
+        cp "data/${dset}/wav.scp" "data/${dset}/utt2spk" "${_out}/"   # what these embeddings are of
+    done
+fi
+
+# The data options shared by stages 7 and 8.
+tts_data_opts=(--data.train_dir "data/${train_set}" --data.train_tokens "${tokens_root}/${train_set}/tokens.scp"
+    --data.train_spk_embed "${spk_dir}/${train_set}/spk_embed.scp" --data.valid_dir "data/${valid_set}"
+    --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" --data.valid_spk_embed "${spk_dir}/${valid_set}/spk_embed.scp"
+    "${codebook_opts[@]}")
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+    [ -f "${lm_config}" ] || { echo "$0: stage 7 needs --lm_config (got '${lm_config}')" >&2; exit 2; }
+    log "Stage 7: text-to-token LM SFT: ${lm_config} on data/${train_set} + ${tokens_root}/${train_set} -> ${lm_exp} (log: ${lm_exp}/train.log)"
+    # shellcheck disable=SC2086  # lm_args is a list of overrides
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
+        "${lm_exp}/log/tts_lm_train.log" ${python} -m audiorl.bin.tts_lm_train --config "${lm_config}" \
+            --exp_dir "${lm_exp}" "${tts_data_opts[@]}" --data.token_model "${bpemodel}" ${lm_args}
+    tail -n 3 "${lm_exp}/train.log" >&2 || true
+fi
+
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    [ -f "${t2m_config}" ] || { echo "$0: stage 8 needs --t2m_config (got '${t2m_config}')" >&2; exit 2; }
+    log "Stage 8: token-to-mel: ${t2m_config} on data/${train_set} + ${tokens_root}/${train_set} -> ${t2m_exp} (log: ${t2m_exp}/train.log)"
+    # shellcheck disable=SC2086  # t2m_args is a list of overrides
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
+        "${t2m_exp}/log/token2mel_train.log" ${python} -m audiorl.bin.tts_token2mel_train --config "${t2m_config}" \
+            --exp_dir "${t2m_exp}" "${tts_data_opts[@]}" ${t2m_args}
+    tail -n 3 "${t2m_exp}/train.log" >&2 || true
+fi
+
+# Synthesis system dirs of a test set, in RESULTS.md row order: label|dir.
+systems_of() { echo "real|${expdir}/real_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"; }
+
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    _t2m=$(final_weights "${t2m_exp}")
+    _lm=$(final_weights "${lm_exp}")
+    [ -n "${_t2m}" ] || { echo "$0: stage 9: ${t2m_exp} has no model; run stage 8" >&2; exit 1; }
+    [ -n "${_lm}" ] || { echo "$0: stage 9: ${lm_exp} has no model; run stage 7" >&2; exit 1; }
+    _spk=${spk_dir}/${synth_spk_set}/spk2embed.scp
+    _synth_conf=()
+    [ -n "${synth_config}" ] && _synth_conf=(--config "${synth_config}")
+    [ -s "${_spk}" ] || { echo "$0: stage 9: ${_spk} missing; run stage 6 for ${synth_spk_set}" >&2; exit 1; }
+    for dset in "${test_list[@]}"; do
+        log "Stage 9: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}): real, resynthesis (${_t2m}), TTS (${_lm})"
+        mkdir -p "${expdir}/real_${dset}"
+        # Copied only when it changed: its mtime tells stage 10 whether the scores are stale.
+        cmp -s "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp" || cp "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp"
+        for mode in resyn tts; do
+            if [ "${mode}" = resyn ]; then
+                _dir=${t2m_exp}/resyn_${dset}; _models=("${_t2m}")
+                _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
+            else
+                _dir=${lm_exp}/synth_${dset}; _models=("${_t2m}" "${_lm}")
+                _opts=(--lm_exp "${lm_exp}")
+            fi
+            if newer_than "${_dir}/wav.scp" "${_models[@]}" ${synth_config} && cmp -s "data/${dset}/text" "${_dir}/text" \
+                && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk"; then
+                log "  ${_dir}/wav.scp: complete, skipping"
+                continue
+            fi
+            rm -rf "${_dir}"
+            # shellcheck disable=SC2086  # synth_args is a list of options
+            ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/synth.JOB.log" \
+                ${python} -m audiorl.bin.tts_synth "${_synth_conf[@]}" --mode "${mode}" --t2m_exp "${t2m_exp}" "${_opts[@]}" \
+                    --data_dir "data/${dset}" --spk_embed "${_spk}" --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" \
+                    --batch_size "${synth_batch_size}" ${synth_args}
+            ${python} -m audiorl.bin.tts_merge "${_dir}" --nj "${inference_nj}" --data_dir "data/${dset}"
+            cp "data/${dset}/text" "data/${dset}/utt2spk" "${_dir}/"   # what was synthesised
+        done
+    done
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+    [ -f "${asr_exp}/config.yaml" ] || { echo "$0: stage 10: the judge ${asr_exp} is not a trained ASR experiment; train it (../asr: ./run.sh --stop_stage 5) or pass --asr_exp" >&2; exit 1; }
+    _judge=$(final_weights "${asr_exp}")
+    _asr_opts=(--asr_exp "${asr_exp}")
+    [ -n "${asr_dir}" ] && _asr_opts+=(--asr_dir "${asr_dir}")
+    for dset in "${test_list[@]}"; do
+        for _sys in $(systems_of "${dset}"); do
+            _label=${_sys%%|*}; _dir=${_sys#*|}
+            [ -s "${_dir}/wav.scp" ] || { echo "$0: stage 10: ${_dir}/wav.scp missing; run stage 9" >&2; exit 1; }
+            log "Stage 10: scoring ${_label} of ${dset} (${_dir}): judge ${_judge}, SIM/MCD/duration, DNSMOS (${mos_utts:-all} utts)"
+            if newer_than "${_dir}/judge/score_word/result.json" "${_dir}/wav.scp" "${_judge}"; then
+                log "  ${_dir}/judge: up to date, skipping"
+            else
+                ${python} -m audiorl.bin.tts_judge "${_asr_opts[@]}" --mode "${judge_mode}" --wavs "${_dir}/wav.scp" \
+                    --ref "data/${dset}/text" --utt2spk "data/${dset}/utt2spk" --out_dir "${_dir}/judge"
+            fi
+            if newer_than "${_dir}/score_tts/tts_metrics.json" "${_dir}/wav.scp"; then
+                log "  ${_dir}/score_tts: up to date, skipping"
+            else
+                # shellcheck disable=SC2086  # score_tts_args is a list of options
+                ${python} -m audiorl.bin.score_tts --synth "${_dir}/wav.scp" --ref "data/${dset}" \
+                    --out "${_dir}/score_tts" --no-mos ${score_tts_args}
+            fi
+            if newer_than "${_dir}/score_mos/tts_metrics.json" "${_dir}/wav.scp"; then
+                log "  ${_dir}/score_mos: up to date, skipping"
+            else
+                _mos_opts=()
+                [ "${mos_utts}" -gt 0 ] && _mos_opts=(--max-utts "${mos_utts}")
+                ${python} -m audiorl.bin.score_tts --synth "${_dir}/wav.scp" --ref "data/${dset}" \
+                    --out "${_dir}/score_mos" --no-sim --no-mcd "${_mos_opts[@]}"
+            fi
+        done
+    done
+fi
+
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+    _rows=()
+    for dset in "${test_list[@]}"; do
+        for _sys in $(systems_of "${dset}"); do _rows+=(--system "${dset}|${_sys}"); done
+    done
+    _png=${expdir}/mels_${test_list[0]}.png
+    log "Stage 11: RESULTS.md (real, resynthesis, TTS on ${test_list[*]}) and ${_png}"
+    ${python} -m audiorl.bin.tts_results --out RESULTS.md --title "${results_title}" "${_rows[@]}" \
+        --png "${_png}" --png_set "${test_list[0]}" --png_utts "${png_utts}"
+fi
+
+log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS} s"
