@@ -83,7 +83,8 @@ def _default_train() -> TrainConfig:
     # The paper's lr 1e-5 (s2); ENV.md: 5e-5 on ~1k utterances drifted and made test WER worse.
     return TrainConfig(max_steps=300, batch_size=8, optim=OptimConfig(lr=1e-5, weight_decay=0.0),
                        scheduler=SchedulerConfig(warmup_steps=10, decay="constant"), grad_clip=1.0,
-                       log_interval=10, valid_interval=50, save_interval=50, keep_last_n=2, average_best_n=1)
+                       log_interval=10, valid_interval=50, valid_at_start=True, save_interval=50, keep_last_n=2,
+                       average_best_n=1)
 
 
 @dataclass

@@ -94,6 +94,8 @@ class TrainConfig:
     log_interval: int = option(50, "Optimizer steps between train log lines / metrics.jsonl / TensorBoard "
                                    "events (stats are averaged over the interval and across ranks).")
     valid_interval: int = option(500, "Steps between validations (Task.valid); 0 = validate only at the end.")
+    valid_at_start: bool = option(False, "Also validate the initial weights at step 0 (not when resuming): the "
+                                         "baseline an RL run's dev curve and best checkpoint are judged against.")
     tensorboard: bool = option(True, "Write TensorBoard scalars to <exp_dir>/tb/.")
     progress_bar: bool = option(True, "Show a tqdm progress bar on rank 0 (stderr).")
     # --- checkpoints ---------------------------------------------------------------------------------------

@@ -494,6 +494,8 @@ class Trainer:
         batches = self._micro_batches()
         window = _Window()
         with logging_redirect_tqdm():
+            if cfg.valid_at_start and self.step == 0:
+                self._validate(model)
             while True:
                 reason = self._limit()
                 if reason:

@@ -54,6 +54,21 @@ def test_loss_decreases_and_outputs_exist(tmp_path):
     assert len(list((exp / "checkpoints").glob("step_*"))) <= 3
 
 
+def test_valid_at_start_logs_the_initial_model_once(tmp_path):
+    exp = tmp_path / "exp"
+    cfg = _cfg(exp, "--train.max_steps=20", "--train.valid_interval=10", "--train.save_interval=10",
+               "--train.valid_at_start=true")
+    _fit(cfg)
+    steps = [r["step"] for r in _metrics(exp) if r["split"] == "valid"]
+    assert steps == [0, 10, 20]
+    valid = [r["loss"] for r in _metrics(exp) if r["split"] == "valid"]
+    assert valid[0] > valid[-1]  # the untrained model, before any update
+    cfg = _cfg(exp, "--train.max_steps=30", "--train.valid_interval=10", "--train.save_interval=10",
+               "--train.valid_at_start=true")
+    _fit(cfg)  # resumed at step 20: no second step-0 validation
+    assert [r["step"] for r in _metrics(exp) if r["split"] == "valid"] == [0, 10, 20, 30]
+
+
 class StopAt(ToyTask):
     """Simulates an interruption: stops cleanly (with a checkpoint) after ``stop`` steps."""
 
