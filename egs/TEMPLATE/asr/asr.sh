@@ -211,7 +211,7 @@ rl_curve_metrics=reward,reward_accuracy,reward_hallucination,reward_keywords,fra
 
 # The weights an experiment decodes with: the best-N average its config.yaml asks for, else its latest checkpoint.
 rl_weights() {
-    ${python} -m audiorl.bin.final_weights "$1" 2>/dev/null || true
+    ${python} -m audiorl.bin.final_weights "$1" || true  # its stderr says why when there is none
 }
 # True when <dir>/<file> has one line per utterance of <data>/feats.scp and is newer than <model>.
 rl_up_to_date() {
