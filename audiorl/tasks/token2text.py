@@ -30,8 +30,8 @@ from audiorl.data.sampler import LengthBucketSampler, map_batches
 from audiorl.eval.wer import ScoreResult, score
 from audiorl.log import get_logger
 from audiorl.models.token2text import Token2Text, Token2TextConfig
-from audiorl.tasks.tts_data import (LoadedExp, TextTokens, check_coverage, load_experiment, pad_int, read_texts,
-                                    read_token_table, read_utt2spk)
+from audiorl.tasks.tts_data import (LoadedExp, TextTokens, check_coverage, check_vocab_sizes, load_experiment,
+                                    pad_int, read_texts, read_token_table, read_utt2spk)
 from audiorl.train.config import TrainConfig
 from audiorl.train.trainer import Task
 
@@ -150,9 +150,7 @@ class Token2TextTask(Task):
         self.text = TextTokens(d.token_model)
         Vs = d.resolve_codebook()
         m = cfg.model
-        for name, want in (("text_vocab_size", self.text.vocab_size), ("speech_vocab_size", Vs)):
-            if getattr(m, name) not in (0, want):
-                raise ValueError(f"model.{name}={getattr(m, name)} but the data give {want}: set it to 0")
+        check_vocab_sizes(m, text_vocab_size=self.text.vocab_size, speech_vocab_size=Vs)
         self.train_data = TokenTextData(d.train_dir, d.train_tokens, self.text, Vs, d.allow_missing,
                                         "speaker" in d.attributes, d.max_utt_tokens)
         d = self._resolve_attributes(d, self.train_data)

@@ -28,8 +28,8 @@ from audiorl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConf
 from audiorl.models.token2mel import SILENCE, Token2Mel, Token2MelConfig
 from audiorl.models.tts_lm import TTSLM, TTSLMConfig
 from audiorl.models.vocoder import MelConfig
-from audiorl.tasks.tts_data import (LoadedExp, MelTargets, TextTokens, check_coverage, load_experiment, mel_stats,
-                                    pad_int, read_embed_table, read_texts, read_token_table)
+from audiorl.tasks.tts_data import (LoadedExp, MelTargets, TextTokens, check_coverage, check_vocab_sizes,
+                                    load_experiment, mel_stats, pad_int, read_embed_table, read_texts, read_token_table)
 from audiorl.train.config import TrainConfig
 from audiorl.train.trainer import Task
 
@@ -266,9 +266,7 @@ class TTSLMTask(Task):
         self.text = TextTokens(d.token_model)
         Vs = d.resolve_codebook()
         m = cfg.model
-        for name, want in (("text_vocab_size", self.text.vocab_size), ("speech_vocab_size", Vs)):
-            if getattr(m, name) not in (0, want):
-                raise ValueError(f"model.{name}={getattr(m, name)} but the data give {want}: set it to 0")
+        check_vocab_sizes(m, text_vocab_size=self.text.vocab_size, speech_vocab_size=Vs)
         self.cfg = replace(cfg, model=replace(m, text_vocab_size=self.text.vocab_size, speech_vocab_size=Vs))
         m = self.cfg.model
         self.train_data = TTSLMData(d.train_dir, d.train_tokens, d.train_spk_embed, self.text, m, d.allow_missing,

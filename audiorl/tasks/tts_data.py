@@ -50,6 +50,13 @@ class TextTokens:
         return self.sp.encode(text)
 
 
+def check_vocab_sizes(model_cfg, **data_sizes: int) -> None:
+    """A model config's vocabulary fields must be 0 (filled from the data) or equal what the data give."""
+    for name, want in data_sizes.items():
+        if getattr(model_cfg, name) not in (0, want):
+            raise ValueError(f"model.{name}={getattr(model_cfg, name)} but the data give {want}: set it to 0")
+
+
 # ------------------------------------------------------------------------------------------------- tables
 def read_token_table(scp: str, codebook_size: int, fix: str) -> dict[str, np.ndarray]:
     """utt -> int64 speech-token ids from a token scp; ids are checked to lie in [0, codebook_size)."""
