@@ -15,7 +15,9 @@ log-probs with the rollout's log-probs as pi_old (see audiorl/rl/rollout.py for 
 
 Subclasses supply the model and its data (``build_model``, ``prompt_batches``, ``encode_prompts``,
 ``policy_llm``, ``eos_id``/``pad_id``) and turn completions into ``RewardInput``s (``reward_inputs``); the
-rewards themselves come from ``RewardConfig``. Nothing here is ASR-specific (TTS plugs in the same way).
+rewards themselves come from ``RewardConfig``. A policy with its own output space overrides ``sample`` and
+``completion_logprobs`` (the TTS LM samples speech ids + eos only), and ``extra_loss`` adds a term on the same
+rollouts (GRPO + DiffRO, PAPER.md s6). Nothing here is ASR- or TTS-specific (audiorl/tasks/asr_grpo.py, tts_rl.py).
 
 Exact resume: the rollout generator's state, a cached mid-reuse rollout and the KL stop counter are saved
 with every checkpoint (``extra_state``). The reference model is not saved: it is rebuilt in ``setup`` from
@@ -162,6 +164,25 @@ class GRPOTask(Task):
         """Optional per-batch max_new_tokens (<= grpo.max_new_tokens), e.g. from the audio length."""
         return None
 
+    # Overridable: how completions are sampled and scored by a policy. The defaults sample the LLM's whole
+    # vocabulary (ASR); a policy with its own output space (the TTS LM: speech ids + eos only) overrides both.
+    def sample(self, policy: nn.Module, embeds: torch.Tensor, lens: torch.Tensor, batch: Any) -> Rollout:
+        """G completions per prompt (no grad) with the task's generator."""
+        return sample_rollouts(self.policy_llm(policy), embeds, lens, self.grpo, self.eos_id, self.pad_id,
+                               self.generator, self.rollout_budget(batch))
+
+    def completion_logprobs(self, model: nn.Module, embeds: torch.Tensor, lens: torch.Tensor, rollout: Rollout,
+                            with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher-forced log-probs (N, L) of the rollout's tokens at grpo.temperature under ``model`` (the policy
+        with grad, or the reference / pi_old under no_grad), and optionally the per-token entropy (detached)."""
+        return policy_logprobs(self.policy_llm(model), embeds, lens, rollout.tokens, rollout.lengths,
+                               self.grpo.temperature, with_entropy=with_entropy)
+
+    def extra_loss(self, model: nn.Module, batch: Any, cache: dict[str, Any]) -> tuple[torch.Tensor, dict] | None:
+        """An optional term added to the GRPO loss of this step (e.g. DiffRO on the rollouts, PAPER.md s6), given the
+        rollout batch's ``cache`` (rollout, adv, ...). Called after the policy's forward; None = nothing to add."""
+        return None
+
     # ------------------------------------------------------------------------------------- Task contract
     def setup(self, model: nn.Module, device: torch.device) -> None:
         self.device = device
@@ -200,16 +221,19 @@ class GRPOTask(Task):
                 embeds, lens = self.encode_prompts(policy, batch)
             else:
                 embeds, lens = c["prompt_embeds"], c["prompt_lens"]
-            logp, ent = policy_logprobs(self.policy_llm(policy), embeds, lens, r.tokens, r.lengths, cfg.temperature,
-                                        with_entropy=self.step_cfg.log_entropy)
+            logp, ent = self.completion_logprobs(policy, embeds, lens, r, with_entropy=self.step_cfg.log_entropy)
+            old = c["old_logp"] if cfg.num_iterations > 1 else None  # None: on-policy, ratio exactly 1 (grpo_loss)
+            loss, st = grpo_loss(logp, old, c["adv"], r.mask, c["ref_logp"], cfg=cfg, truncated=r.truncated,
+                                 zero_std_mask=c["zero_std"])
+            extra = self.extra_loss(policy, batch, c)
         finally:
             policy.train()  # the Trainer's mode; the graph is already built
-        old = c["old_logp"] if cfg.num_iterations > 1 else None  # None: on-policy, ratio exactly 1 (grpo_loss)
-        loss, st = grpo_loss(logp, old, c["adv"], r.mask, c["ref_logp"], cfg=cfg, truncated=r.truncated,
-                             zero_std_mask=c["zero_std"])
         times["update"] = _now(self.device) - t
 
         stats: dict[str, Any] = dict(c["stats"])  # the rollout batch's rewards, also on its reuse steps
+        if extra is not None:
+            loss = loss + extra[0]
+            stats.update(extra[1])
         for key in ("pg_loss", "clip_frac", "clip_frac_low", "clip_frac_high", "ratio_mean", "approx_kl",
                     "frac_excluded"):
             stats[key] = st[key]
@@ -284,16 +308,14 @@ class GRPOTask(Task):
             with torch.no_grad():
                 embeds, lens = self.encode_prompts(policy, batch)
             times["encode"] = (t1 := _now(dev)) - t
-            rollout = sample_rollouts(llm, embeds, lens, cfg, self.eos_id, self.pad_id, self.generator,
-                                      self.rollout_budget(batch))
+            rollout = self.sample(policy, embeds, lens, batch)
             llm.clear_caches()  # free the KV cache before the update's activations
             times["rollout"] = (t2 := _now(dev)) - t1
             old_logp = None
             if cfg.num_iterations > 1:
                 if self.step_cfg.old_logprobs == "recompute":
                     with torch.no_grad():
-                        old_logp, _ = policy_logprobs(llm, embeds, lens, rollout.tokens, rollout.lengths,
-                                                      cfg.temperature)
+                        old_logp, _ = self.completion_logprobs(policy, embeds, lens, rollout)
                 else:
                     old_logp = rollout.old_logp
         finally:
@@ -305,8 +327,7 @@ class GRPOTask(Task):
         if self.ref_model is not None:
             with torch.no_grad():
                 r_embeds, r_lens = self.encode_prompts(self.ref_model, batch)
-                ref_logp, _ = policy_logprobs(self.policy_llm(self.ref_model), r_embeds, r_lens, rollout.tokens,
-                                              rollout.lengths, cfg.temperature)
+                ref_logp, _ = self.completion_logprobs(self.ref_model, r_embeds, r_lens, rollout)
             times["reference"] = _now(dev) - t3
         lengths = rollout.lengths.float()
         stats = {"reward": float(adv_stats["reward_mean"]), "reward_std": float(adv_stats["reward_std"]),

@@ -4,10 +4,13 @@ from audiorl.rl.rewards.base import (
     RewardConfig,
     RewardInput,
     RewardSpec,
+    bind_reward,
     compute_rewards,
     get_reward,
     known_rewards,
+    register_model_reward,
     register_reward,
+    unbind_reward,
 )
 
 # importing the modules registers their rewards
@@ -17,8 +20,11 @@ __all__ = [
     "RewardConfig",
     "RewardInput",
     "RewardSpec",
+    "bind_reward",
     "compute_rewards",
     "get_reward",
     "known_rewards",
+    "register_model_reward",
     "register_reward",
+    "unbind_reward",
 ]

@@ -12,8 +12,9 @@ YAML (parsed into RewardConfig)::
       - {name: accuracy, weight: 1.0, kwargs: {unit: word}}
       - {name: hallucination, weight: 1.0, kwargs: {max_repeats: 3}}
 
-Rewards that need a model (an ASR judge, a speaker encoder) are registered at run time by the task
-as a closure over the loaded model: ``register_reward("asr_judge")(make_judge(model))``.
+Rewards that need a model (an ASR judge, a speaker encoder) are declared with ``register_model_reward``
+(a placeholder carrying the options, so YAML is checked before any model loads) and bound at run time by
+the task to a closure over the loaded model: ``bind_reward("asr_judge", make_asr_judge_reward(judge))``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,36 @@ def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
         return fn
 
     return deco
+
+
+_PLACEHOLDERS: dict[str, RewardFn] = {}
+
+
+def register_model_reward(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Declare a reward that needs a model loaded at run time (an ASR judge, a reward model). The decorated function
+    is a placeholder with the real reward's options (so YAML is checked at config time) that raises until a task
+    calls ``bind_reward(name, closure)`` with the closure over its loaded model."""
+
+    def deco(fn: RewardFn) -> RewardFn:
+        register_reward(name)(fn)
+        _PLACEHOLDERS[name] = fn
+        return fn
+
+    return deco
+
+
+def bind_reward(name: str, fn: RewardFn) -> None:
+    """Replace the placeholder of a model-backed reward (``register_model_reward``) by ``fn``; binding again (a new
+    model, another test) replaces the previous binding. Only declared model rewards can be bound."""
+    if name not in _PLACEHOLDERS:
+        raise KeyError(f"reward {name!r} is not a model-backed reward; model rewards: {sorted(_PLACEHOLDERS)}")
+    _REGISTRY[name] = fn
+
+
+def unbind_reward(name: str) -> None:
+    """Put the placeholder back (the model is gone)."""
+    if name in _PLACEHOLDERS:
+        _REGISTRY[name] = _PLACEHOLDERS[name]
 
 
 def known_rewards() -> list[str]:

@@ -3,7 +3,8 @@
 Registered here (no model needed):
 * ``pitch_std``  : the F0 standard deviation of the synthesised waveform (the pitch half of R3), scaled by f0_scale;
 * ``speaker_sim``: cosine of injected speaker embeddings (meta['spk_embed'] vs meta['ref_spk_embed']), optional SIM.
-Factories for rewards that need a model (the task registers the returned closure, as base.py describes):
+Rewards that need a model: declared here as placeholders (``asr_judge``, ``token2text``, ``sim``: their options are
+checked when a config loads) and bound by the task to a closure from these factories (``bind_reward``, base.py):
 * ``make_token2text_reward(model, tokenizer)`` : R1 through the token-to-text reward model (audiorl/models/
   token2text.py) on ``hyp_tokens``: 1 - WER of its greedy CTC transcript, or its per-token log P(text | tokens);
 * ``make_asr_judge_reward(judge)``             : R1 through any ASR judge on waveforms (audiorl/eval/judge.py or
@@ -23,7 +24,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from audiorl.rl.rewards.base import RewardInput, register_reward
+from audiorl.rl.rewards.base import RewardInput, register_model_reward, register_reward
 from audiorl.rl.rewards.text import Unit, error_rate
 
 logger = logging.getLogger(__name__)
@@ -185,3 +186,27 @@ def make_token2text_reward(model: torch.nn.Module, tokenizer: Any, batch_size: i
         return out
 
     return token2text
+
+
+# ------------------------------------------------------------------------------------------ placeholders
+# The names a config may use before any model is loaded; audiorl/tasks/tts_rl.py binds them. Same options as the
+# closures above (keep the signatures in step).
+def _unbound(name: str, fix: str) -> RuntimeError:
+    return RuntimeError(f"reward {name!r} needs a model that is not loaded: {fix}")
+
+
+@register_model_reward("asr_judge")
+def _asr_judge_unbound(samples: list[RewardInput], unit: Unit = "word", floor: float = -1.0) -> list[float]:
+    raise _unbound("asr_judge", "set the RL config's models.asr_exp (the ASR judge) and models.t2m_exp (to make "
+                                "waveforms)")
+
+
+@register_model_reward("token2text")
+def _token2text_unbound(samples: list[RewardInput], mode: Literal["wer", "logprob"] = "wer", unit: Unit = "word",
+                        floor: float = -1.0, infeasible: float = -10.0) -> list[float]:
+    raise _unbound("token2text", "set the RL config's models.reward_model_exp (tts.sh stage 12)")
+
+
+@register_model_reward("sim")
+def _sim_unbound(samples: list[RewardInput]) -> list[float]:
+    raise _unbound("sim", "set the RL config's models.t2m_exp (waveforms are embedded with resemblyzer)")
