@@ -8,6 +8,8 @@ A system dir holds ``wav.scp``, ``judge/score_word/result.json`` (tts.sh stage 1
 tts_metrics.json`` (SIM, MCD, duration ratio[, DNSMOS]), optionally ``score_mos/tts_metrics.json`` (DNSMOS on a
 subset) and ``rtf.json`` (synthesis speed). The first system of a set is the baseline of the paired WER test
 (Wilcoxon signed-rank on per-utterance errors, audiorl.eval.stats.compare). Missing files leave '-' cells.
+A set whose first row is labelled SFT is an RL table (the paper's Table 2): each row is compared with SFT and checked
+against issue 6's targets (rl_targets).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _mean(m: dict, key: str, fmt: str = "{:.3f}", ci: bool = False) -> str:
     return s
 
 
-def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False) -> tuple[list[str], float | None]:
+def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False) -> tuple[list[str], dict]:
     from audiorl.eval.results import _ci
     from audiorl.eval.sclite import read_result
     from audiorl.eval.stats import compare
@@ -69,7 +71,8 @@ def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False) -> 
            _mean(mos, "dnsmos_sig", "{:.2f}"), _mean(mos, "dnsmos_bak", "{:.2f}"), _mean(mos, "dnsmos_p808", "{:.2f}"),
            str((mos.get("dnsmos_ovrl") or {}).get("n", "-")), _mean(tts, "dur_ratio"), _mean(tts, "mcd", "{:.2f}"),
            speed]
-    return row, wer
+    mean = lambda m, k: (m.get(k) or {}).get("mean")  # noqa: E731
+    return row, {"wer": wer, "sim": mean(tts, "sim_ref"), "dur": mean(tts, "dur_ratio"), "verdict": vs}
 
 
 HEAD = ["system", "dir", "Snt", "judge WER %", "95% CI", "vs first row (paired)", "SIM ref", "SIM spk", "DNSMOS OVRL",
@@ -81,13 +84,16 @@ def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int) -> str:
 
     first = os.path.join(systems[0][1], "judge", "score_word", "result.json")
     base = read_result(first) if os.path.isfile(first) else None
-    rows, wers = [], {}
+    rows, metrics = [], {}
     for i, (label, d) in enumerate(systems):
-        row, wer = system_row(label, d, base, n_boot, is_base=i == 0)
+        row, m = system_row(label, d, base, n_boot, is_base=i == 0)
         rows.append(row)
-        wers[label] = wer
+        metrics[label] = m
     lines = [f"## {dset}", "", "|" + "|".join(HEAD) + "|", "|" + "|".join("---" for _ in HEAD) + "|"]
     lines += ["|" + "|".join(r) + "|" for r in rows]
+    if systems[0][0] == "SFT":
+        return "\n".join(lines + [""] + rl_targets(metrics)) + "\n"
+    wers = {k: m["wer"] for k, m in metrics.items()}
     lines += ["", "Targets (issue 5), measured with this judge:"]
     real, res, tts = wers.get("real"), wers.get("resynthesis"), wers.get("TTS")
     if real is not None and res is not None:
@@ -97,6 +103,44 @@ def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int) -> str:
         ok = 0.05 <= tts <= 0.30
         lines.append(f"- TTS WER = {100 * tts:.1f}% (target roughly 5-30%: {'met' if ok else 'NOT met'})")
     return "\n".join(lines) + "\n"
+
+
+def rl_targets(metrics: dict[str, dict]) -> list[str]:
+    """Each RL row against SFT (the first row), then issue 6's targets. Row names follow the recipe's variants:
+    'diffro' = DiffRO alone, 'comb_filter*' = GRPO + DiffRO with the advantage filter, '*r12*' / '*r123*' = with R2."""
+    sft = metrics["SFT"]
+    out = ["Against SFT (judge WER relative change; paired test; SIM and duration-ratio changes):"]
+    if sft["wer"] is None:
+        return out + ["- SFT is not scored yet"]
+    for label, m in metrics.items():
+        if label == "SFT" or m["wer"] is None:
+            continue
+        rel = (m["wer"] - sft["wer"]) / sft["wer"] if sft["wer"] > 0 else float("nan")
+        sim = f"{m['sim'] - sft['sim']:+.3f}" if m["sim"] is not None and sft["sim"] is not None else "-"
+        dur = f"{100 * (m['dur'] / sft['dur'] - 1):+.1f}%" if m["dur"] and sft["dur"] else "-"
+        out.append(f"- {label}: WER {100 * m['wer']:.1f}% ({100 * rel:+.1f}% rel., {m['verdict']}); SIM {sim}; "
+                   f"duration ratio {dur}")
+    out += ["", "Targets (issue 6):"]
+    d = metrics.get("diffro")
+    if d and d["wer"] is not None and sft["wer"] > 0:
+        rel = 1 - d["wer"] / sft["wer"]
+        out.append(f"- DiffRO lowers judge WER by {100 * rel:.1f}% relative (target >= 20%: "
+                   f"{'met' if rel >= 0.2 else 'NOT met'})")
+    for label, m in metrics.items():
+        if label.startswith("comb_filter") and m["wer"] is not None and d and d["wer"] is not None:
+            ok = m["wer"] <= d["wer"]
+            out.append(f"- {label} WER {100 * m['wer']:.1f}% vs DiffRO {100 * d['wer']:.1f}% (target: at least as "
+                       f"good: {'met' if ok else 'NOT met'})")
+    for label, m in metrics.items():
+        if label != "SFT" and m["sim"] is not None and sft["sim"] is not None:
+            drop = sft["sim"] - m["sim"]
+            if drop > 0.01:
+                out.append(f"- {label}: SIM drops by {drop:.3f} (target <= 0.01: NOT met)")
+        if ("r12" in label) and m["dur"] and sft["dur"]:
+            dev = abs(m["dur"] / sft["dur"] - 1)
+            out.append(f"- {label} (with R2): duration ratio within {100 * dev:.1f}% of SFT's (target <= 5%: "
+                       f"{'met' if dev <= 0.05 else 'NOT met'})")
+    return out
 
 
 def mel_png(path: str, systems: list[tuple[str, str]], n_utts: int, title: str) -> list[str]:
@@ -153,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png_set", default="", help="data set of the figure (default: the first one)")
     p.add_argument("--png_utts", type=int, default=3, help="utterances (rows) in the figure")
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the WER intervals")
+    p.add_argument("--reward_model", action="append", default=[], metavar="SET|DIR",
+                   help="a token-to-text decode dir (result.json) of SET's ground-truth tokens: its WER is reported")
     a = p.parse_args(argv)
     setup_logging()
     from audiorl.eval.results import environment_info, environment_md
@@ -177,6 +223,17 @@ def main(argv: list[str] | None = None) -> int:
              "second of audio of one job.", ""]
     for dset, systems in sets.items():
         parts.append(set_table(dset, systems, a.n_boot))
+    if a.reward_model:
+        from audiorl.eval.results import _ci
+        from audiorl.eval.sclite import read_result
+
+        parts.append("## Token-to-text reward model (DiffRO's R) on ground-truth speech tokens\n")
+        for spec in a.reward_model:
+            dset, _, d = spec.partition("|")
+            res = read_result(os.path.join(d, "result.json"))
+            parts.append(f"- {dset}: WER {100 * res.totals.wer:.1f}% {_ci(res, a.n_boot, 0)} on {res.totals.snt} "
+                         f"utterances (`{d}`)")
+        parts.append("")
     if a.png:
         dset = a.png_set or next(iter(sets))
         if dset not in sets:

@@ -1,7 +1,8 @@
 """egs/synth_en/tts at smoke size, every stage: data (shared corpus) -> fbank -> text BPE -> speech tokenizer + token
-dump -> speaker embeddings -> text-to-token LM -> token-to-mel -> synthesis (real / resynthesis / TTS) -> judge WER,
-SIM, MCD, DNSMOS -> RESULTS.md + mel PNG. The judge is the ASR recipe's smoke SFT model (../asr stages 4-5, a no-op
-when test_synth_en_asr.py already trained it). Then a rerun skips everything, and bad options fail fast."""
+dump -> speaker embeddings -> text-to-token LM -> token-to-mel -> token-to-text reward model -> RL of the LM (GRPO,
+DiffRO, filtered GRPO + DiffRO with R1+R2+R3) -> synthesis (real / resynthesis / TTS / RL) -> judge WER, SIM, MCD,
+DNSMOS -> RESULTS.md (+ Table 2) + mel PNG + RL curves. The judge is the ASR recipe's smoke SFT model (../asr stages
+4-5, a no-op when test_synth_en_asr.py already trained it). Then a rerun skips everything, and bad options fail fast."""
 
 import json
 import sys
@@ -23,8 +24,17 @@ pytestmark = [
 SMOKE = ["--local_data_opts", "--smoke true --nj 2", "--nj", "2", "--inference_nj", "2",
          "--tokenizer_config", "conf/train_tokenizer_smoke.yaml", "--lm_config", "conf/train_tts_lm_smoke.yaml",
          "--t2m_config", "conf/train_token2mel_smoke.yaml", "--synth_config", "conf/synth_smoke.yaml",
-         "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--mos_utts", "2", "--png_utts", "2"]
-SETS = ("train", "dev", "test")
+         "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--mos_utts", "2", "--png_utts", "2",
+         "--rm_config", "conf/train_token2text_smoke.yaml", "--rl_parallel", "2", "--train_threads", "1",
+         # three of the recipe's own RL configs (GRPO, DiffRO, filtered GRPO + DiffRO with R1+R2+R3), shrunk to 2 steps
+         # of 2 texts x 2 samples; every conf/rl/*.yaml is loaded in tests/unit/tasks/test_tts_rl.py
+         "--rl_variants", "grpo_r1:conf/rl/grpo_r1.yaml diffro:conf/rl/diffro.yaml comb_filter_r123:conf/rl/comb_filter_r123.yaml",
+         "--rl_args", "--train.max_steps 2 --train.max_time_minutes 0 --train.valid_interval 2 --train.save_interval 2 "
+                      "--train.batch_size 2 --grpo.num_generations 2 --grpo.max_new_tokens 20 --sampling.max_new_tokens 20 "
+                      "--valid_sampling.max_new_tokens 20 --data.valid_utts 2 --data.max_rl_utts 8 "
+                      "--train.progress_bar false"]
+SETS = ("train", "dev", "test", "rl_pool")
+RL = ("grpo_r1", "diffro", "comb_filter_r123")
 
 
 def test_tts_recipe(smoke_recipe):
@@ -60,16 +70,40 @@ def test_tts_recipe(smoke_recipe):
             assert rtf["utts"] == len(test_utts) and rtf["jobs"] == 2 and rtf["rtf_vocoder"] > 0
     assert json.loads((systems["real"] / "score_tts/tts_metrics.json").read_text())["mcd"]["mean"] == pytest.approx(0, abs=1e-3)
 
+    # reward model and RL (stages 9-10), their synthesis and scoring (11-12)
+    rm = tts / "exp/token2text_train_token2text_smoke"
+    assert json.loads((rm / "decode_test/result.json").read_text())["totals"]["snt"] == len(test_utts)
+    for name in RL:
+        exp = tts / "exp" / f"tts_rl_{name}"
+        rows = [json.loads(x) for x in (exp / "metrics.jsonl").read_text().splitlines()]
+        train = [r for r in rows if r["split"] == "train"]
+        valid = [r for r in rows if r["split"] == "valid"]
+        assert [r["step"] for r in train] == [1, 2] and {r["step"] for r in valid} == {0, 2}, name
+        assert "judge_wer" in valid[-1] and "rm_wer" in valid[-1], name
+        key = "text_logprob" if name == "diffro" else "reward_token2text"
+        assert key in train[0], (name, sorted(train[0]))
+        if name.startswith("comb"):
+            assert "diffro_frac_selected" in train[0]
+        assert set(read_table(str(exp / "synth_test/wav.scp"))) == test_utts
+        assert (exp / "synth_test/judge/score_word/result.json").is_file()
+
     results = (tts / "RESULTS.md").read_text()
     for label in systems:
         assert f"|{label}|" in results
+    assert "## test: RL vs SFT" in results and "Targets (issue 6)" in results
+    for name in RL:
+        assert f"|{name}|" in results
+    assert "Token-to-text reward model" in results
+    assert (tts / "exp/rl_curves.png").stat().st_size > 10000
     assert "95% CI" in results and "torch version" in results and "resynthesis WER / real WER" in results
     assert (tts / "exp/mels_test.png").stat().st_size > 10000
 
     # Rerun: every stage finds its outputs; training resumes into a no-op.
     out2, seconds2 = run(["./run.sh", *SMOKE], tts, timeout=2400)
-    assert out2.count("complete, skipping") >= 3 + 3 + 2, out2[-3000:]  # tokens, speaker embeddings, synthesis
-    assert out2.count("up to date, skipping") >= 3 + 1 + 3 * 3, out2[-3000:]  # fbank, bpe, judge/score_tts/score_mos
+    # tokens, speaker embeddings (4 sets each), synthesis (resynthesis, SFT, 6 RL variants)
+    assert out2.count("complete, skipping") >= 4 + 4 + 2 + len(RL), out2[-3000:]
+    # fbank (4 sets), bpe, judge/score_tts/score_mos of 3 + 6 systems
+    assert out2.count("up to date, skipping") >= 4 + 1 + 3 * (3 + len(RL)), out2[-3000:]
     print(f"TTS smoke recipe: {seconds:.0f} s; rerun {seconds2:.0f} s")
 
 
@@ -77,7 +111,9 @@ def test_tts_recipe_bad_options(smoke_recipe):
     tts = smoke_recipe[0] / "tts"
     out, _ = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--token_dir", "elsewhere"], tts, check=False)
     assert "needs --codebook_size" in out
-    out, _ = run(["./run.sh", "--stage", "10", "--stop_stage", "10", "--asr_exp", "no/such/exp"], tts, check=False)
+    out, _ = run(["./run.sh", "--stage", "12", "--stop_stage", "12", "--asr_exp", "no/such/exp"], tts, check=False)
     assert "is not a trained ASR experiment" in out
+    out, _ = run(["./run.sh", "--stage", "10", "--stop_stage", "10", "--rl_variants", "x:no/such.yaml"], tts, check=False)
+    assert "expected name:config" in out
     out, _ = run(["./run.sh", "--no_such_option", "1"], tts, check=False)
     assert "no_such_option" in out

@@ -7,17 +7,24 @@
 #   1  data preparation    local/data.sh ${local_data_opts}                      -> data/<set>
 #   2  fbank + validation  data/<set> -> ${dumpdir}/fbank/<set>/feats.scp (input of the speech tokenizer)
 #   3  text tokenizer      sentencepiece on data/<train_set>/text               -> data/token_list/<token_type><nbpe>/bpe.model
+#                          (+ the reward model's, with --rm_config)             -> data/token_list/<rm_token_type><rm_nbpe>/
 #   4  speech tokenizer    ASR encoder + FSQ/VQ trained with CTC                 -> <expdir>/tokenizer_<tag>/
 #   5  token dump          every set, <nj> jobs                                  -> ${dumpdir}/tokens/<set>/tokens.scp
 #                          (skipped with --token_dir DIR --codebook_size N: precomputed DIR/<set>/tokens.scp)
 #   6  speaker embeddings  resemblyzer, <nj> jobs                                -> ${dumpdir}/spk_embed/<set>/{spk_embed,spk2embed}.scp
 #   7  text-to-token LM    SFT                                                   -> <expdir>/tts_lm_<tag>/
 #   8  token-to-mel        conditional flow matching                             -> <expdir>/token2mel_<tag>/
-#   9  synthesis of <test_sets>, <inference_nj> jobs: real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
-#                          resynthesis from the ground-truth tokens -> <t2m_exp>/resyn_<set>/; TTS -> <lm_exp>/synth_<set>/
-#  10  scoring             judge WER (--asr_exp) -> <system>/judge/score_word/result.{txt,json};
+#   9  reward model        token-to-text (speech tokens -> CTC text [+ heads]) on ground-truth tokens, its WER on
+#                          <test_sets>' ground-truth tokens                      -> <expdir>/token2text_<tag>/
+#  10  RL of the LM        one run per <rl_variants> entry name:config (GRPO, DiffRO or GRPO + DiffRO, audiorl/tasks/
+#                          tts_rl.py) on the <rl_set> texts                       -> <expdir>/tts_rl_<name>/ (rerun = resume)
+#  11  synthesis of <test_sets>, <inference_nj> jobs: real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
+#                          resynthesis from the ground-truth tokens -> <t2m_exp>/resyn_<set>/; TTS -> <lm_exp>/synth_<set>/;
+#                          each RL variant -> <expdir>/tts_rl_<name>/synth_<set>/
+#  12  scoring             judge WER (--asr_exp) -> <system>/judge/score_word/result.{txt,json};
 #                          SIM, MCD, duration ratio -> <system>/score_tts/; DNSMOS on <mos_utts> -> <system>/score_mos/
-#  11  RESULTS.md          the three rows per test set + mel spectrograms -> ./RESULTS.md, <expdir>/mels_<set>.png
+#  13  RESULTS.md          real / resynthesis / TTS per test set, then SFT vs the RL variants (the paper's Table 2)
+#                          + mel spectrograms and RL curves -> ./RESULTS.md, <expdir>/mels_<set>.png, <expdir>/rl_curves.png
 set -euo pipefail
 export LC_ALL=C
 
@@ -32,7 +39,7 @@ printf -v run_args '%q ' "$0" "$@"
 stage=1                # first stage to run
 stop_stage=10000       # last stage to run
 nj=2                   # parallel jobs for features, token dump and speaker embeddings
-inference_nj=2         # parallel synthesis jobs (stage 9)
+inference_nj=2         # parallel synthesis jobs (stage 11)
 python=python3         # Python interpreter (path.sh puts tools/venv/bin first on PATH)
 expdir=exp             # experiment dir: logs, models, synthesised audio, scores
 dumpdir=dump           # features, speech tokens and speaker embeddings go to <dumpdir>/{fbank,tokens,spk_embed}/<set>
@@ -44,6 +51,8 @@ local_data_opts=       # options passed to local/data.sh, e.g. "--smoke true --n
 train_set=             # training set: data/<train_set>
 valid_set=             # validation set: data/<valid_set>
 test_sets=             # sets to synthesise and score, space separated in one quoted argument
+rl_set=                # RL texts (stage 10): a set local/data.sh writes, disjoint from train_set (e.g. rl_pool); its
+                       # tokens and speaker embeddings are made in stages 2, 5 and 6 too. '' = no RL stages.
 fbank_conf=            # Kaldi-style fbank config of the speech tokenizer's input (e.g. conf/fbank.conf)
 
 # ---- Text tokenizer (stage 3) ---------------------------------------------------------------------
@@ -68,13 +77,24 @@ t2m_config=            # token-to-mel config (YAML), e.g. conf/train_token2mel.y
 t2m_args=              # extra overrides for audiorl.bin.tts_token2mel_train
 t2m_tag=               # experiment name: exp/token2mel_<tag>; default: the config file name without .yaml
 
-# ---- Synthesis (stage 9) --------------------------------------------------------------------------
+# ---- Reward model and RL (stages 9-10) -----------------------------------------------------------
+rm_config=             # token-to-text reward model config (YAML), e.g. conf/train_token2text.yaml
+rm_args=               # extra overrides for audiorl.bin.token2text_train
+rm_tag=                # experiment name: exp/token2text_<tag>; default: the config file name without .yaml
+rm_token_type=bpe      # the reward model's own text units (its CTC output; DiffRO re-encodes the texts with them):
+rm_nbpe=100            # a small vocabulary makes CTC align far sooner than the LM's (measured: bpe400 no alignment in 450 steps)
+rl_variants=           # RL runs "name:config ...", e.g. "grpo_r1:conf/rl/grpo_r1.yaml diffro:conf/rl/diffro.yaml"
+rl_args=               # extra overrides for every RL run (audiorl.bin.tts_rl_train), e.g. "--train.max_steps 50"
+rl_parallel=1          # RL runs trained at the same time (each with train_threads threads)
+rl_curve_metrics=reward,reward_asr_judge,reward_token2text,reward_duration,reward_diversity,frac_reward_zero_std,kl,diffro_text_logprob,diffro_frac_selected,text_logprob,completion_len,judge_wer,rm_wer,dur_ratio
+
+# ---- Synthesis (stage 11) -------------------------------------------------------------------------
 synth_config=          # synthesis config (YAML) of audiorl.bin.tts_synth: LM sampling, token-to-mel ODE, Griffin-Lim
 synth_args=            # extra options for audiorl.bin.tts_synth (TTS and resynthesis), e.g. "--sampling.temperature 0.8"
 synth_spk_set=         # set whose per-speaker mean embeddings condition synthesis (seen voices); default: <train_set>
 synth_batch_size=16    # utterances per synthesis batch
 
-# ---- Scoring and RESULTS.md (stages 10-11) -------------------------------------------------------
+# ---- Scoring and RESULTS.md (stages 12-13) -------------------------------------------------------
 asr_exp=../asr/exp/asr_train_asr  # the judge: the ASR recipe's SFT experiment dir
 asr_dir=               # the ASR recipe dir its config's relative paths refer to; default: two levels above asr_exp
 judge_mode=llm         # llm: the judge's LLM decoder (greedy); ctc: its encoder's CTC head
@@ -110,6 +130,7 @@ fi
 # shellcheck disable=SC2206  # test_sets is a space-separated list by design
 test_list=(${test_sets})
 all_sets=("${train_set}" "${valid_set}" "${test_list[@]}")
+[ -n "${rl_set}" ] && all_sets+=("${rl_set}")
 feats_dir=${dumpdir}/fbank
 spk_dir=${dumpdir}/spk_embed
 synth_spk_set=${synth_spk_set:-${train_set}}
@@ -118,8 +139,16 @@ tag_of() { [ -n "$1" ] && echo "$1" || basename "${2:-default}" .yaml; }
 tokenizer_exp=${expdir}/tokenizer_$(tag_of "${tokenizer_tag}" "${tokenizer_config}")
 lm_exp=${expdir}/tts_lm_$(tag_of "${lm_tag}" "${lm_config}")
 t2m_exp=${expdir}/token2mel_$(tag_of "${t2m_tag}" "${t2m_config}")
+rm_exp=${expdir}/token2text_$(tag_of "${rm_tag}" "${rm_config}")
+rl_names=(); rl_confs=()
+for _v in ${rl_variants}; do
+    _n=${_v%%:*}; _c=${_v#*:}
+    [ -n "${_n}" ] && [ "${_n}" != "${_v}" ] && [ -f "${_c}" ] || { echo "$0: --rl_variants '${_v}': expected name:config with an existing config file" >&2; exit 2; }
+    rl_names+=("${_n}"); rl_confs+=("${_c}")
+done
 bpedir=data/token_list/${token_type}${nbpe}
 bpemodel=${bpedir}/bpe.model
+rm_bpedir=data/token_list/${rm_token_type}${rm_nbpe}
 # Where the speech tokens are, and how the training stages learn their codebook size.
 if [ -n "${token_dir}" ]; then
     tokens_root=${token_dir}
@@ -189,16 +218,22 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-    log "Stage 3: ${token_type} text tokenizer (${nbpe}) on data/${train_set}/text -> ${bpemodel}"
-    # Up to date = trained on this very text (a copy is kept beside it: local/data.sh rewrites data/ on every run).
-    if [ -s "${bpemodel}" ] && cmp -s "data/${train_set}/text" "${bpedir}/train_text"; then
-        log "  ${bpemodel}: up to date, skipping"
-    else
-        mkdir -p "${bpedir}"
-        ${python} -m audiorl.bin.train_tokenizer --text "data/${train_set}/text" --model_type "${token_type}" \
-            --vocab_size "${nbpe}" --out "${bpedir}/bpe"
-        cp "data/${train_set}/text" "${bpedir}/train_text"
-    fi
+    # The LM's text units, and (with --rm_config) the reward model's.
+    _toks=("${token_type}|${nbpe}|${bpedir}")
+    [ -n "${rm_config}" ] && [ "${rm_bpedir}" != "${bpedir}" ] && _toks+=("${rm_token_type}|${rm_nbpe}|${rm_bpedir}")
+    for _t in "${_toks[@]}"; do
+        IFS='|' read -r _type _n _dir <<< "${_t}"
+        log "Stage 3: ${_type} text tokenizer (${_n}) on data/${train_set}/text -> ${_dir}/bpe.model"
+        # Up to date = trained on this very text (a copy is kept beside it: local/data.sh rewrites data/ on every run).
+        if [ -s "${_dir}/bpe.model" ] && cmp -s "data/${train_set}/text" "${_dir}/train_text"; then
+            log "  ${_dir}/bpe.model: up to date, skipping"
+        else
+            mkdir -p "${_dir}"
+            ${python} -m audiorl.bin.train_tokenizer --text "data/${train_set}/text" --model_type "${_type}" \
+                --vocab_size "${_n}" --out "${_dir}/bpe"
+            cp "data/${train_set}/text" "${_dir}/train_text"
+        fi
+    done
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
@@ -290,30 +325,92 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     tail -n 3 "${t2m_exp}/train.log" >&2 || true
 fi
 
-# Synthesis system dirs of a test set, in RESULTS.md row order: label|dir.
-systems_of() { echo "real|${expdir}/real_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"; }
-
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    [ -f "${rm_config}" ] || { echo "$0: stage 9 needs --rm_config (got '${rm_config}')" >&2; exit 2; }
+    [ -s "${rm_bpedir}/bpe.model" ] || { echo "$0: stage 9: ${rm_bpedir}/bpe.model missing; run stage 3 with --rm_config" >&2; exit 1; }
+    log "Stage 9: token-to-text reward model: ${rm_config} on ${tokens_root}/${train_set} -> ${rm_exp} (log: ${rm_exp}/train.log)"
+    # shellcheck disable=SC2086  # rm_args is a list of overrides
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
+        "${rm_exp}/log/token2text_train.log" ${python} -m audiorl.bin.token2text_train --config "${rm_config}" \
+            --exp_dir "${rm_exp}" --data.train_dir "data/${train_set}" --data.train_tokens "${tokens_root}/${train_set}/tokens.scp" \
+            --data.valid_dir "data/${valid_set}" --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" \
+            --data.token_model "${rm_bpedir}/bpe.model" "${codebook_opts[@]}" ${rm_args}
+    tail -n 3 "${rm_exp}/train.log" >&2 || true
+    _rm=$(final_weights "${rm_exp}")
+    [ -n "${_rm}" ] || { echo "$0: stage 9: ${rm_exp} has no model; see ${rm_exp}/train.log" >&2; exit 1; }
+    for dset in "${test_list[@]}"; do
+        if newer_than "${rm_exp}/decode_${dset}/result.json" "${_rm}" "${tokens_root}/${dset}/tokens.scp" "data/${dset}/text"; then
+            log "  ${rm_exp}/decode_${dset}: up to date, skipping"
+            continue
+        fi
+        log "  reward model WER on the ground-truth tokens of ${dset} -> ${rm_exp}/decode_${dset}/result.txt"
+        ${python} -m audiorl.bin.token2text_decode --exp_dir "${rm_exp}" --checkpoint "${_rm}" \
+            --tokens "${tokens_root}/${dset}/tokens.scp" --ref "data/${dset}/text" --utt2spk "data/${dset}/utt2spk" \
+            --out_dir "${rm_exp}/decode_${dset}"
+    done
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+    [ ${#rl_names[@]} -gt 0 ] || { echo "$0: stage 10 needs --rl_variants \"name:config ...\"" >&2; exit 2; }
+    [ -n "${rl_set}" ] || { echo "$0: stage 10 needs --rl_set (the RL texts, e.g. rl_pool)" >&2; exit 2; }
+    _asr_opts=(--models.asr_exp "${asr_exp}")
+    [ -n "${asr_dir}" ] && _asr_opts+=(--models.asr_dir "${asr_dir}")
+    _pids=()
+    for i in "${!rl_names[@]}"; do
+        _exp=${expdir}/tts_rl_${rl_names[i]}
+        log "Stage 10: RL ${rl_names[i]}: ${rl_confs[i]} on data/${rl_set} from ${lm_exp} -> ${_exp} (log: ${_exp}/train.log)"
+        # shellcheck disable=SC2086  # rl_args is a list of overrides
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
+            "${_exp}/log/tts_rl_train.log" ${python} -m audiorl.bin.tts_rl_train --config "${rl_confs[i]}" \
+                --exp_dir "${_exp}" --data.sft_exp "${lm_exp}" --data.rl_dir "data/${rl_set}" \
+                --data.rl_tokens "${tokens_root}/${rl_set}/tokens.scp" --data.rl_spk_embed "${spk_dir}/${rl_set}/spk_embed.scp" \
+                --data.valid_dir "data/${valid_set}" --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" \
+                --data.valid_spk_embed "${spk_dir}/${valid_set}/spk_embed.scp" --models.reward_model_exp "${rm_exp}" \
+                --models.t2m_exp "${t2m_exp}" "${_asr_opts[@]}" --models.judge_mode "${judge_mode}" ${rl_args} &
+        _pids+=($!)
+        if [ ${#_pids[@]} -ge "${rl_parallel}" ]; then
+            for _p in "${_pids[@]}"; do wait "${_p}"; done
+            _pids=()
+        fi
+    done
+    for _p in "${_pids[@]}"; do wait "${_p}"; done
+    for _n in "${rl_names[@]}"; do
+        [ -n "$(final_weights "${expdir}/tts_rl_${_n}")" ] || { echo "$0: stage 10: ${expdir}/tts_rl_${_n} has no model; see its train.log" >&2; exit 1; }
+    done
+fi
+
+# Synthesis system dirs of a test set, in RESULTS.md row order: label|dir (the RL variants last).
+systems_of() {
+    echo "real|${expdir}/real_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"
+    for _n in "${rl_names[@]}"; do echo "${_n}|${expdir}/tts_rl_${_n}/synth_$1"; done
+}
+
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     _t2m=$(final_weights "${t2m_exp}")
     _lm=$(final_weights "${lm_exp}")
-    [ -n "${_t2m}" ] || { echo "$0: stage 9: ${t2m_exp} has no model; run stage 8" >&2; exit 1; }
-    [ -n "${_lm}" ] || { echo "$0: stage 9: ${lm_exp} has no model; run stage 7" >&2; exit 1; }
+    [ -n "${_t2m}" ] || { echo "$0: stage 11: ${t2m_exp} has no model; run stage 8" >&2; exit 1; }
+    [ -n "${_lm}" ] || { echo "$0: stage 11: ${lm_exp} has no model; run stage 7" >&2; exit 1; }
     _spk=${spk_dir}/${synth_spk_set}/spk2embed.scp
     _synth_conf=()
     [ -n "${synth_config}" ] && _synth_conf=(--config "${synth_config}")
-    [ -s "${_spk}" ] || { echo "$0: stage 9: ${_spk} missing; run stage 6 for ${synth_spk_set}" >&2; exit 1; }
+    [ -s "${_spk}" ] || { echo "$0: stage 11: ${_spk} missing; run stage 6 for ${synth_spk_set}" >&2; exit 1; }
     for dset in "${test_list[@]}"; do
-        log "Stage 9: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}): real, resynthesis (${_t2m}), TTS (${_lm})"
+        log "Stage 11: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}): real, resynthesis (${_t2m}), TTS (${_lm}), ${#rl_names[@]} RL variants"
         mkdir -p "${expdir}/real_${dset}"
-        # Copied only when it changed: its mtime tells stage 10 whether the scores are stale.
+        # Copied only when it changed: its mtime tells stage 12 whether the scores are stale.
         cmp -s "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp" || cp "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp"
-        for mode in resyn tts; do
+        _jobs=("resyn|${t2m_exp}/resyn_${dset}|" "tts|${lm_exp}/synth_${dset}|${_lm}")
+        for _n in "${rl_names[@]}"; do
+            _w=$(final_weights "${expdir}/tts_rl_${_n}")
+            [ -n "${_w}" ] || { echo "$0: stage 11: ${expdir}/tts_rl_${_n} has no model; run stage 10" >&2; exit 1; }
+            _jobs+=("tts|${expdir}/tts_rl_${_n}/synth_${dset}|${_w}")
+        done
+        for _job in "${_jobs[@]}"; do
+            IFS='|' read -r mode _dir _w <<< "${_job}"
             if [ "${mode}" = resyn ]; then
-                _dir=${t2m_exp}/resyn_${dset}; _models=("${_t2m}")
-                _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
-            else
-                _dir=${lm_exp}/synth_${dset}; _models=("${_t2m}" "${_lm}")
-                _opts=(--lm_exp "${lm_exp}")
+                _models=("${_t2m}"); _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
+            else  # the SFT LM's config with the SFT or an RL run's weights
+                _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}")
             fi
             if newer_than "${_dir}/wav.scp" "${_models[@]}" ${synth_config} && cmp -s "data/${dset}/text" "${_dir}/text" \
                 && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk"; then
@@ -332,16 +429,16 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     done
 fi
 
-if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
-    [ -f "${asr_exp}/config.yaml" ] || { echo "$0: stage 10: the judge ${asr_exp} is not a trained ASR experiment; train it (../asr: ./run.sh --stop_stage 5) or pass --asr_exp" >&2; exit 1; }
+if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
+    [ -f "${asr_exp}/config.yaml" ] || { echo "$0: stage 12: the judge ${asr_exp} is not a trained ASR experiment; train it (../asr: ./run.sh --stop_stage 5) or pass --asr_exp" >&2; exit 1; }
     _judge=$(final_weights "${asr_exp}")
     _asr_opts=(--asr_exp "${asr_exp}")
     [ -n "${asr_dir}" ] && _asr_opts+=(--asr_dir "${asr_dir}")
     for dset in "${test_list[@]}"; do
         for _sys in $(systems_of "${dset}"); do
             _label=${_sys%%|*}; _dir=${_sys#*|}
-            [ -s "${_dir}/wav.scp" ] || { echo "$0: stage 10: ${_dir}/wav.scp missing; run stage 9" >&2; exit 1; }
-            log "Stage 10: scoring ${_label} of ${dset} (${_dir}): judge ${_judge}, SIM/MCD/duration, DNSMOS (${mos_utts:-all} utts)"
+            [ -s "${_dir}/wav.scp" ] || { echo "$0: stage 12: ${_dir}/wav.scp missing; run stage 11" >&2; exit 1; }
+            log "Stage 12: scoring ${_label} of ${dset} (${_dir}): judge ${_judge}, SIM/MCD/duration, DNSMOS (${mos_utts:-all} utts)"
             if newer_than "${_dir}/judge/score_word/result.json" "${_dir}/wav.scp" "${_judge}"; then
                 log "  ${_dir}/judge: up to date, skipping"
             else
@@ -367,15 +464,33 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     done
 fi
 
-if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+if [ "${stage}" -le 13 ] && [ "${stop_stage}" -ge 13 ]; then
     _rows=()
     for dset in "${test_list[@]}"; do
-        for _sys in $(systems_of "${dset}"); do _rows+=(--system "${dset}|${_sys}"); done
+        for _sys in $(systems_of "${dset}"); do
+            case "${_sys%%|*}" in real|resynthesis|TTS) _rows+=(--system "${dset}|${_sys}");; esac
+        done
     done
+    if [ ${#rl_names[@]} -gt 0 ]; then  # the paper's Table 2: SFT first, the paired baseline of every RL row
+        for dset in "${test_list[@]}"; do
+            _rows+=(--system "${dset}: RL vs SFT|SFT|${lm_exp}/synth_${dset}")
+            for _n in "${rl_names[@]}"; do _rows+=(--system "${dset}: RL vs SFT|${_n}|${expdir}/tts_rl_${_n}/synth_${dset}"); done
+        done
+    fi
     _png=${expdir}/mels_${test_list[0]}.png
-    log "Stage 11: RESULTS.md (real, resynthesis, TTS on ${test_list[*]}) and ${_png}"
-    ${python} -m audiorl.bin.tts_results --out RESULTS.md --title "${results_title}" "${_rows[@]}" \
+    log "Stage 13: RESULTS.md (real, resynthesis, TTS${rl_variants:+, RL variants} on ${test_list[*]}) and ${_png}"
+    _rm=()
+    for dset in "${test_list[@]}"; do
+        if [ -s "${rm_exp}/decode_${dset}/result.json" ]; then _rm+=(--reward_model "${dset}|${rm_exp}/decode_${dset}"); fi
+    done
+    ${python} -m audiorl.bin.tts_results --out RESULTS.md --title "${results_title}" "${_rows[@]}" "${_rm[@]}" \
         --png "${_png}" --png_set "${test_list[0]}" --png_utts "${png_utts}"
+    if [ ${#rl_names[@]} -gt 0 ]; then
+        _runs=(); _labels=
+        for _n in "${rl_names[@]}"; do _runs+=("${expdir}/tts_rl_${_n}/metrics.jsonl"); _labels+="${_labels:+,}${_n}"; done
+        ${python} -m audiorl.bin.plot_metrics "${_runs[@]}" --labels "${_labels}" --smooth 0.6 \
+            --metrics "${rl_curve_metrics}" --out "${expdir}/rl_curves.png"
+    fi
 fi
 
 log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS} s"

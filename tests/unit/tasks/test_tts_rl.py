@@ -152,8 +152,9 @@ def test_diffro_trains_on_reference_tokens_and_moves_the_weights(corpus, tmp_pat
 
 @pytest.mark.parametrize("flt", [True, False])
 def test_grpo_diffro_filter_switch(corpus, tmp_path, flt):
+    rewards = '[{name: token2text, weight: 1.0, kwargs: {mode: wer}}, {name: duration, weight: 1.0}]'
     task = make_tts_rl_task(_cfg(corpus, "grpo_diffro", "--diffro.advantage_filter", str(flt).lower(),
-                                 "--data.valid_dir", ""))
+                                 "--data.valid_dir", "", "--rewards.rewards", rewards))
     _fit(task, tmp_path / f"comb{flt}")
     rows = [r for r in read_metrics(tmp_path / f"comb{flt}" / "metrics.jsonl") if r.get("split") == "train"]
     sel = [r["diffro_frac_selected"] for r in rows]
