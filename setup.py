@@ -28,5 +28,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "transformers>=4.40"],
         "tts": ["resemblyzer>=0.1.4", "speechmos>=0.0.1", "onnxruntime>=1.16"],
+        # model.init_llm with a Hugging Face tokenizer.json (audiorl/data/hf_tokenizer.py); transformers brings it
+        "hf": ["tokenizers>=0.19"],
     },
 )

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Literal, TextIO, Union
 import yaml
 
 __all__ = [
-    "ConfigError", "option", "deprecated_field", "forward_deprecated", "load_config", "to_dict",
+    "ConfigError", "option", "deprecated_field", "forward_deprecated", "load_config", "from_dict", "to_dict",
     "save_config", "format_help", "print_config", "parse_cli", "flatten",
 ]
 
@@ -357,6 +357,15 @@ def load_config(cls: type, yaml_path: str | os.PathLike | None = None, overrides
             nested = {part: nested}
         _merge(cls, cls, data, nested, "the command line", "", sources)
     return _build(cls, data, "", sources)
+
+
+def from_dict(cls: type, data: dict, source: str = "a dict") -> Any:
+    """Build ``cls`` from its defaults and the nested dict ``data`` (e.g. one section of a saved config.yaml), with
+    the same checks and error messages as ``load_config``; ``source`` names where ``data`` came from."""
+    merged: dict = {}
+    sources: dict[str, str] = {}
+    _merge(cls, cls, merged, data or {}, source, "", sources)
+    return _build(cls, merged, "", sources)
 
 
 def _wants_structure(cls: type, key: str) -> bool:

@@ -6,6 +6,9 @@ gives the same model byte for byte. Text is not normalised (``identity`` rule) s
 ``hard_vocab_limit=False`` by default: the vocabulary size is an upper bound, so tiny corpora (tests,
 toy recipes) train instead of failing with "Vocabulary size too high".
 Ids follow SentencePiece's defaults: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2, no padding piece.
+
+``load_tokenizer(path)`` is what the stages call: a ``.model`` file gives this class, a Hugging Face model directory
+or tokenizer.json gives ``audiorl.data.hf_tokenizer.HFTokenizer`` (same interface), used with ``model.init_llm``.
 """
 
 from __future__ import annotations
@@ -113,6 +116,16 @@ class Tokenizer:
     def pieces(self) -> list[str]:
         """Every piece, in id order (a token list)."""
         return [self._sp.id_to_piece(i) for i in range(self.vocab_size)]
+
+
+def load_tokenizer(path: str) -> "Tokenizer":
+    """The text tokenizer at ``path``: a HF model directory or a ``*.json`` -> ``HFTokenizer`` (its tokenizer.json),
+    anything else -> a SentencePiece ``Tokenizer``. Both have the same interface (encode, decode, vocab_size, ...)."""
+    if os.path.isdir(path) or path.endswith(".json"):
+        from audiorl.data.hf_tokenizer import HFTokenizer
+
+        return HFTokenizer(path)  # type: ignore[return-value]  # duck-typed: the same interface
+    return Tokenizer(path)
 
 
 def _read_lines(text: str | os.PathLike | Iterable[str]) -> list[str]:

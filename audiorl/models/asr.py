@@ -50,6 +50,10 @@ class ASRModelConfig:
     encoder: EncoderConfig = option(default_factory=EncoderConfig, help="Audio encoder.")
     adaptor: AdaptorConfig = option(default_factory=AdaptorConfig, help="Frame stacking + projection into the LLM.")
     llm: LLMConfig = option(default_factory=LLMConfig, help="Decoder; llm.vocab_size 0 = take vocab_size.")
+    init_llm: str = option("", "Hugging Face Qwen2 directory (config.json, model.safetensors, tokenizer.json) the SFT "
+                               "stage starts the LLM from: its config.json replaces llm (max_seq_len excepted), its "
+                               "tokenizer.json replaces data.token_model, eos/<|transcribe|> get new mean-initialised "
+                               "rows (audiorl/models/hf_init.py). '' = a random LLM of llm.")
     freeze_encoder: bool = option(False, "Keep the encoder fixed (requires_grad False).")
     freeze_adaptor: bool = option(False, "Keep the adaptor fixed.")
     freeze_llm: bool = option(False, "Keep the whole LLM fixed (use lora instead to adapt it cheaply).")

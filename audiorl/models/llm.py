@@ -367,7 +367,9 @@ class LLM(nn.Module):
         unexpected = sorted(set(state) - set(key_map) - ignorable)
         if missing or unexpected:
             raise ValueError(f"{hf_dir}: {len(missing)} missing tensors {missing[:5]}, {len(unexpected)} unexpected "
-                             f"{unexpected[:5]} (expected the {len(key_map)} tensors of a {config.n_layers}-layer Qwen2)")
+                             f"{unexpected[:5]} (expected the {len(key_map)} tensors of a {config.n_layers}-layer Qwen2 "
+                             f"as config.json describes): the weights and config.json are of different models; "
+                             f"download or save the directory again")
         with torch.device("meta"):
             model = cls(config)
         model.to_empty(device=device)
@@ -380,7 +382,8 @@ class LLM(nn.Module):
                 src, dst = state[hf_name], params[name]
                 if src.shape != dst.shape:
                     raise ValueError(f"{hf_dir}: {hf_name} has shape {tuple(src.shape)}, config.json implies "
-                                     f"{tuple(dst.shape)}")
+                                     f"{tuple(dst.shape)}: the weights and config.json are of different models; "
+                                     f"download or save the directory again")
                 dst.copy_(src)
             cos, sin = rope_table(config)
             model.rope_cos, model.rope_sin = cos.to(device), sin.to(device)

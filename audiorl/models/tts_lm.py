@@ -39,6 +39,10 @@ class TTSLMConfig:
     speech_vocab_size: int = option(0, "Vs: speech tokenizer codebook size (filled by the training stage).")
     spk_embed_dim: int = option(256, "Speaker embedding width (resemblyzer: 256); 0 = no speaker position.")
     llm: LLMConfig = option(default_factory=LLMConfig, help="Decoder; llm.vocab_size 0 = take Vt + Vs + 3.")
+    init_llm: str = option("", "Hugging Face Qwen2 directory (config.json, model.safetensors, tokenizer.json) the SFT "
+                               "stage starts the LLM from: its config.json replaces llm (max_seq_len excepted), its "
+                               "tokenizer.json replaces data.token_model (text ids [0, Vt)), the speech and special "
+                               "ids get new mean-initialised rows (audiorl/models/hf_init.py). '' = a random LLM.")
 
     def __post_init__(self):
         if self.text_vocab_size < 0 or self.speech_vocab_size < 0 or self.spk_embed_dim < 0:

@@ -2,7 +2,8 @@
 
 Token layout of the LLM vocabulary (``ASRTokens``)::
 
-    [0, V)      sentencepiece text pieces (transcripts, CTC targets)
+    [0, V)      text ids (transcripts, CTC targets): sentencepiece pieces, or the ids of a pretrained LLM's
+                tokenizer.json when ``model.init_llm`` is set (audiorl/models/hf_init.py)
     V           <eos>  (also the padding id of generated tensors)
     V + 1       <|transcribe|>  the task prompt placed after the audio embeddings
 
@@ -25,9 +26,10 @@ from audiorl.config import load_config, option
 from audiorl.data.features import apply_cmvn, load_cmvn
 from audiorl.data.kaldi import DataDirError, read_table
 from audiorl.data.sampler import LengthBucketSampler, map_batches
-from audiorl.data.tokenizer import Tokenizer
+from audiorl.data.tokenizer import load_tokenizer
 from audiorl.log import get_logger
 from audiorl.models.asr import ASRModel, ASRModelConfig
+from audiorl.models.hf_init import load_pretrained_llm, pretrained_llm_config, pretrained_tokenizer
 from audiorl.train import checkpoint as ckpt_lib
 from audiorl.train.config import TrainConfig
 from audiorl.train.trainer import Task
@@ -42,7 +44,9 @@ class ASRDataConfig:
 
     train_dir: str = option("dump/fbank/train", "Data dir with feats.scp, utt2num_frames and text for training.")
     valid_dir: str = option("dump/fbank/dev", "Data dir for the validation loss (and a greedy-decoding WER).")
-    token_model: str = option("data/token_list/bpe/bpe.model", "SentencePiece model of the transcripts.")
+    token_model: str = option("data/token_list/bpe/bpe.model", "Text tokenizer of the transcripts: a SentencePiece "
+                                                             ".model, or a Hugging Face model dir / tokenizer.json "
+                                                             "(set to model.init_llm when that is given).")
     cmvn: str = option("", "Global CMVN stats (Kaldi format, e.g. dump/fbank/train/cmvn.ark) applied to the "
                            "features; '' = none (then keep model.encoder.input_norm=utterance).")
     max_utt_frames: int = option(3000, "Training utterances with more feature frames are skipped (the count is "
@@ -63,13 +67,14 @@ class ASRTrainConfig:
 
 # ----------------------------------------------------------------------------------------------- tokens
 class ASRTokens:
-    """Text pieces + the two special ids (see the module docstring)."""
+    """Text ids + the two special ids (see the module docstring); ``sp`` is a sentencepiece ``Tokenizer`` or an
+    ``HFTokenizer`` (same interface)."""
 
     def __init__(self, token_model: str):
-        if not os.path.isfile(token_model):
+        if not os.path.exists(token_model):
             raise FileNotFoundError(f"{token_model}: no tokenizer model; train it first (asr.sh stage 4) or set "
-                                    f"data.token_model")
-        self.sp = Tokenizer.load(token_model)
+                                    f"data.token_model (or model.init_llm for a pretrained LLM's tokenizer)")
+        self.sp = load_tokenizer(token_model)
         self.text_vocab_size = self.sp.vocab_size
         self.eos_id = self.text_vocab_size
         self.transcribe_id = self.text_vocab_size + 1
@@ -170,8 +175,13 @@ class ASRTask(Task):
     """ASR SFT: loss = (1 - ctc_weight) CE(transcript + eos | audio, prompt) + ctc_weight CTC."""
 
     def __init__(self, cfg: ASRTrainConfig):
+        m = cfg.model
+        cfg = replace(cfg, data=replace(cfg.data, token_model=pretrained_tokenizer(m.init_llm, cfg.data.token_model)))
         self.tokens = ASRTokens(cfg.data.token_model)
-        self.cfg = replace(cfg, model=self.tokens.fill(cfg.model))
+        m = self.tokens.fill(m)
+        if m.init_llm:  # the architecture of the pretrained model, recorded in config.yaml
+            m = replace(m, llm=pretrained_llm_config(m.init_llm, m.vocab_size, m.llm.max_seq_len))
+        self.cfg = replace(cfg, model=m)
         d, t = self.cfg.data, self.cfg.train
         self.train_data = FeatsData(d.train_dir, self.tokens, d.cmvn, d.max_utt_frames, d.max_utt_tokens)
         self.valid_data = FeatsData(d.valid_dir, self.tokens, d.cmvn) if d.valid_dir else None
@@ -181,7 +191,12 @@ class ASRTask(Task):
                     f"{len(self.valid_data.frames)} utterances" if self.valid_data else "none")
 
     def build_model(self) -> ASRModel:
-        return ASRModel(self.cfg.model)
+        m = self.cfg.model
+        if m.init_llm and (m.lora is not None or m.freeze_llm):
+            logger.warning("model.init_llm with %s: the embedding matrix is frozen, so the new eos/<|transcribe|> "
+                           "rows keep their mean init", "model.lora" if m.lora is not None else "model.freeze_llm")
+        llm = load_pretrained_llm(m.init_llm, m.llm, m.text_vocab_size) if m.init_llm else None
+        return ASRModel(m, llm=llm)
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
         t = self.cfg.train

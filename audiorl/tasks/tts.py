@@ -24,6 +24,7 @@ from audiorl.config import load_config, option
 from audiorl.data.kaldi import DataDirError
 from audiorl.data.sampler import LengthBucketSampler, map_batches
 from audiorl.log import get_logger
+from audiorl.models.hf_init import load_pretrained_llm, pretrained_llm_config, pretrained_tokenizer
 from audiorl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
 from audiorl.models.token2mel import SILENCE, Token2Mel, Token2MelConfig
 from audiorl.models.tts_lm import TTSLM, TTSLMConfig
@@ -221,8 +222,10 @@ def _skip_long(items: dict[str, int], limit: int, where: str) -> dict[str, int]:
 # =============================================================================================== text-to-token LM
 @dataclass
 class TTSLMDataConfig(TTSDataConfig):
-    token_model: str = option("data/token_list/bpe400/bpe.model", "SentencePiece model of the input text (tts.sh "
-                                                                  "stage 3).")
+    token_model: str = option("data/token_list/bpe400/bpe.model", "Text tokenizer: the SentencePiece model of the "
+                                                                  "input text (tts.sh stage 3), or a Hugging Face "
+                                                                  "model dir / tokenizer.json (model.init_llm sets "
+                                                                  "it).")
 
 
 @dataclass
@@ -262,13 +265,16 @@ class TTSLMData(_Tables):
 
 class TTSLMTask(Task):
     def __init__(self, cfg: TTSLMTrainConfig):
+        m = cfg.model
+        cfg = replace(cfg, data=replace(cfg.data, token_model=pretrained_tokenizer(m.init_llm, cfg.data.token_model)))
         d = cfg.data
         self.text = TextTokens(d.token_model)
         Vs = d.resolve_codebook()
-        m = cfg.model
         check_vocab_sizes(m, text_vocab_size=self.text.vocab_size, speech_vocab_size=Vs)
-        self.cfg = replace(cfg, model=replace(m, text_vocab_size=self.text.vocab_size, speech_vocab_size=Vs))
-        m = self.cfg.model
+        m = replace(m, text_vocab_size=self.text.vocab_size, speech_vocab_size=Vs)
+        if m.init_llm:  # the architecture of the pretrained model, recorded in config.yaml
+            m = replace(m, llm=pretrained_llm_config(m.init_llm, m.vocab_size, m.llm.max_seq_len))
+        self.cfg = replace(cfg, model=m)
         self.train_data = TTSLMData(d.train_dir, d.train_tokens, d.train_spk_embed, self.text, m, d.allow_missing,
                                     d.max_utt_tokens)
         self.valid_data = TTSLMData(d.valid_dir, d.valid_tokens, d.valid_spk_embed, self.text, m,
@@ -279,7 +285,8 @@ class TTSLMTask(Task):
                     sum(len(self.train_data.tokens[u]) for u in self.train_data.lengths))
 
     def build_model(self) -> TTSLM:
-        return TTSLM(self.cfg.model)
+        m = self.cfg.model
+        return TTSLM(m, llm=load_pretrained_llm(m.init_llm, m.llm, m.text_vocab_size) if m.init_llm else None)
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
         self._sampler = _sampler(self._sampler, self.train_data.items(), self.cfg.train, rank, world_size)

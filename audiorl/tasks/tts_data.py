@@ -26,7 +26,7 @@ import torch
 from audiorl.config import load_config
 from audiorl.data.audio import DataDirAudio
 from audiorl.data.kaldi import DataDirError, read_table
-from audiorl.data.tokenizer import Tokenizer
+from audiorl.data.tokenizer import load_tokenizer
 from audiorl.log import get_logger
 from audiorl.train import checkpoint as ckpt_lib
 
@@ -36,18 +36,22 @@ C = TypeVar("C")
 
 # ------------------------------------------------------------------------------------------------- text
 class TextTokens:
-    """The sentencepiece model of the TTS input text (trained in the recipe: tts.sh stage 3)."""
+    """The tokenizer of the TTS input text: the recipe's sentencepiece model (tts.sh stage 3), or a pretrained LLM's
+    tokenizer.json (model.init_llm); ``sp`` has the same interface either way (audiorl.data.tokenizer.load_tokenizer)."""
 
     def __init__(self, token_model: str):
-        if not os.path.isfile(token_model):
+        if not os.path.exists(token_model):
             raise FileNotFoundError(f"{token_model}: no text tokenizer model; train it first (tts.sh stage 3) or set "
-                                    f"data.token_model")
+                                    f"data.token_model (or model.init_llm for a pretrained LLM's tokenizer)")
         self.path = token_model
-        self.sp = Tokenizer.load(token_model)
+        self.sp = load_tokenizer(token_model)
         self.vocab_size = self.sp.vocab_size
 
     def encode(self, text: str) -> list[int]:
         return self.sp.encode(text)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.sp.decode(ids)
 
 
 def check_vocab_sizes(model_cfg, **data_sizes: int) -> None:
