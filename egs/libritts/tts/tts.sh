@@ -1,0 +1,1 @@
+../../TEMPLATE/tts/tts.sh
