@@ -17,8 +17,10 @@
 #   --pick WHICH        all (default) | failed | incomplete, as in run.pl
 #   --sync-wait S       seconds to wait for a missing status file after the array ends (shared file
 #                       systems can lag; default 10)
-#   --mem M, --num-threads N, --gpu N, --time T, and any option the config defines: mapped to sbatch
-#                       flags by the config. An option the config does not define is an error.
+#   --mem M, --num-threads N, --gpu N, --time T, --num-nodes M, and any option the config defines: mapped
+#                       to sbatch flags by the config. An option the config does not define is an error.
+#                       --gpu is per node; --num-nodes M > 1 allocates M nodes to each job (multi-node training:
+#                       utils/launch_train.sh then starts one torchrun per node with srun).
 #
 # Config grammar (Kaldi's slurm.conf); names use underscores, `$0` is the option's value:
 #   command sbatch --partition=cpu        # the submit command and fixed flags
@@ -26,7 +28,7 @@
 #   option gpu=0                          # ... or for one exact value (wins over *)
 #   default time=4:00:00                  # value used when the option is not given
 # Built in: command sbatch; mem=* --mem $0; num_threads=* --cpus-per-task $0; gpu=* --gres=gpu:$0;
-# gpu=0 (no flag); time=* --time $0.
+# gpu=0 (no flag); time=* --time $0; num_nodes=* --nodes=$0; num_nodes=1 (no flag).
 use strict;
 use warnings;
 use Cwd qw(getcwd);
@@ -53,7 +55,8 @@ sub usage_exit {
 
 my @command = ("sbatch");
 my %opt_flags = ("mem=*" => "--mem \$0", "num_threads=*" => "--cpus-per-task \$0",
-                 "gpu=*" => "--gres=gpu:\$0", "gpu=0" => "", "time=*" => "--time \$0");
+                 "gpu=*" => "--gres=gpu:\$0", "gpu=0" => "", "time=*" => "--time \$0",
+                 "num_nodes=*" => "--nodes=\$0", "num_nodes=1" => "");
 my %defaults;
 
 sub read_config {

@@ -4,7 +4,7 @@
         --system "test|real|exp/real_test" --system "test|resynthesis|exp/token2mel_x/resyn_test" \
         --system "test|TTS|exp/tts_lm_x/synth_test" --png exp/mels_test.png --png_set test
 
-A system dir holds ``wav.scp``, ``judge/score_word/result.json`` (tts.sh stage 10: judge WER), ``score_tts/
+A system dir holds ``wav.scp``, ``judge/score_word/result.json`` (tts.sh stage 12: judge WER), ``score_tts/
 tts_metrics.json`` (SIM, MCD, duration ratio[, DNSMOS]), optionally ``score_mos/tts_metrics.json`` (DNSMOS on a
 subset) and ``rtf.json`` (synthesis speed). The first system of a set is the baseline of the paired WER test
 (Wilcoxon signed-rank on per-utterance errors, audiorl.eval.stats.compare). Missing files leave '-' cells.

@@ -1,4 +1,4 @@
-"""RL of the TTS LM: GRPO, DiffRO or GRPO + DiffRO (``--method``), starting from the SFT LM (tts.sh stage 13).
+"""RL of the TTS LM: GRPO, DiffRO or GRPO + DiffRO (``--method``), starting from the SFT LM (tts.sh stage 10).
 
     python -m audiorl.bin.tts_rl_train --exp_dir exp/tts_rl_grpo_r1 --config conf/rl/grpo_r1.yaml \
         --data.sft_exp exp/tts_lm_train_tts_lm --models.reward_model_exp exp/token2text_train_token2text \

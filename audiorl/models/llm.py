@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from audiorl.config import option
 from audiorl.log import get_logger
@@ -180,6 +181,10 @@ class Block(nn.Module):
 
 
 class LLM(nn.Module):
+    # Recompute each block in backward instead of storing its activations (train.grad_checkpointing sets it; a
+    # training knob, not part of the model, so it lives outside LLMConfig and never reaches a checkpoint).
+    grad_checkpointing: bool = False
+
     def __init__(self, config: LLMConfig):
         super().__init__()
         assert config.vocab_size > 0, "LLMConfig.vocab_size is 0: set it (text vocab + special tokens)"
@@ -278,8 +283,13 @@ class LLM(nn.Module):
                 mask = mask[:, None]  # (B, 1, T, S)
         if mask is not None and mask.dtype == torch.bool:  # additive once here, not once per layer inside SDPA
             mask = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill_(~mask, float("-inf"))
+        # Not with a KV cache: decoding keeps no activations for backward anyway.
+        recompute = self.grad_checkpointing and torch.is_grad_enabled() and input_pos is None
         for layer in self.layers:
-            x = layer(x, cos, sin, mask, input_pos)
+            if recompute:
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, mask, input_pos, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, mask, input_pos)
         return self.norm(x)  # (B, T, D)
 
     def forward(self, idx=None, *, inputs_embeds=None, positions=None, attention_mask=None, input_pos=None):

@@ -19,6 +19,14 @@ rewards themselves come from ``RewardConfig``. A policy with its own output spac
 ``completion_logprobs`` (the TTS LM samples speech ids + eos only), and ``extra_loss`` adds a term on the same
 rollouts (GRPO + DiffRO, PAPER.md s6). Nothing here is ASR- or TTS-specific (audiorl/tasks/asr_grpo.py, tts_rl.py).
 
+Several processes (torchrun, DDP or FSDP): each rank draws its own prompt batches (``prompt_batches(epoch, rank,
+world_size)``: the sampler shards the data), samples all G completions of each of its prompts itself with its own
+generator (seeded + 1000003 x rank), so every group stays whole on one rank and advantages are group-local exactly
+as in one process (``scale_rewards: batch`` uses the rank's batch). The update's loss is computed inside the
+wrapper's forward (``distributed.forward_through``), so DDP all-reduces its gradients like any SFT loss; the
+logged stats are averaged over ranks by the Trainer. Rollouts and the reference run on the bare module (no
+gradient, nothing to synchronise); under FSDP inside ``fsdp.full_params`` so ranks may decode different lengths.
+
 Exact resume: the rollout generator's state, a cached mid-reuse rollout and the KL stop counter are saved
 with every checkpoint (``extra_state``). The reference model is not saved: it is rebuilt in ``setup`` from
 the same initial weights (the Trainer applies ``train.init_from`` before setup also when resuming), and a
@@ -46,6 +54,7 @@ from audiorl.rl.grpo import group_advantages, grpo_loss, kl_penalty
 from audiorl.rl.rewards import RewardConfig, RewardInput, compute_rewards
 from audiorl.rl.rollout import Rollout, policy_logprobs, sample_rollouts
 from audiorl.train import distributed as dist_lib
+from audiorl.train import fsdp as fsdp_lib
 from audiorl.train.checkpoint import unwrap
 from audiorl.train.trainer import Task
 
@@ -123,6 +132,10 @@ def _checksum(model: nn.Module) -> torch.Tensor:
 class GRPOTask(Task):
     """The GRPO step on top of subclass hooks; see the module docstring."""
 
+    # The RL loss reaches only the policy's path (not e.g. the ASR encoder's CTC head, nor the encoder when
+    # step.prompt_grad=false): DDP must not wait for gradients of the other parameters.
+    ddp_find_unused_parameters = True
+
     def __init__(self, grpo: GRPOConfig, step: GRPOStepConfig, rewards: RewardConfig, seed: int = 0):
         self.grpo, self.step_cfg, self.rewards = grpo, step, rewards
         self.seed = seed + step.rollout_seed
@@ -195,9 +208,6 @@ class GRPOTask(Task):
             logger.info("GRPO: frozen reference model = the initial weights (beta %g)", self.grpo.beta)
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
-        if world_size > 1:
-            raise NotImplementedError("GRPOTask does not support DDP yet (its forward passes do not go through "
-                                      "the DDP wrapper, so gradients would not be synchronised); run one process")
         return RepeatBatches(self.prompt_batches(epoch, rank, world_size), self.grpo.num_iterations)
 
     def train_step(self, model: nn.Module, item: Any, step: int) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -211,21 +221,15 @@ class GRPOTask(Task):
         if k == 0 or self._cache is None:
             if k > 0:
                 logger.warning("step %d: iteration %d of a reused batch but no cached rollout: sampling anew", step, k)
-            self._cache = self._rollout(policy, batch, times)
+            with fsdp_lib.full_params(policy):
+                self._cache = self._rollout(policy, batch, times)
         c, r = self._cache, self._cache["rollout"]
 
         t = _now(self.device)
         policy.train(not self.step_cfg.disable_dropout)
         try:
-            if self.step_cfg.prompt_grad:
-                embeds, lens = self.encode_prompts(policy, batch)
-            else:
-                embeds, lens = c["prompt_embeds"], c["prompt_lens"]
-            logp, ent = self.completion_logprobs(policy, embeds, lens, r, with_entropy=self.step_cfg.log_entropy)
-            old = c["old_logp"] if cfg.num_iterations > 1 else None  # None: on-policy, ratio exactly 1 (grpo_loss)
-            loss, st = grpo_loss(logp, old, c["adv"], r.mask, c["ref_logp"], cfg=cfg, truncated=r.truncated,
-                                 zero_std_mask=c["zero_std"])
-            extra = self.extra_loss(policy, batch, c)
+            # Through the DDP/FSDP wrapper's forward: that is what synchronises the gradients (module docstring).
+            loss, st, logp, ent, extra = dist_lib.forward_through(model, lambda m: self._update_loss(m, batch, c))
         finally:
             policy.train()  # the Trainer's mode; the graph is already built
         times["update"] = _now(self.device) - t
@@ -250,6 +254,19 @@ class GRPOTask(Task):
         self._t_end = time.perf_counter()
         return loss, stats
 
+    def _update_loss(self, policy: nn.Module, batch: Any, c: dict[str, Any]):
+        """Step 5: the policy's log-probs with grad, the GRPO loss and the optional extra term."""
+        cfg, r = self.grpo, c["rollout"]
+        if self.step_cfg.prompt_grad:
+            embeds, lens = self.encode_prompts(policy, batch)
+        else:
+            embeds, lens = c["prompt_embeds"], c["prompt_lens"]
+        logp, ent = self.completion_logprobs(policy, embeds, lens, r, with_entropy=self.step_cfg.log_entropy)
+        old = c["old_logp"] if cfg.num_iterations > 1 else None  # None: on-policy, ratio exactly 1 (grpo_loss)
+        loss, st = grpo_loss(logp, old, c["adv"], r.mask, c["ref_logp"], cfg=cfg, truncated=r.truncated,
+                             zero_std_mask=c["zero_std"])
+        return loss, st, logp, ent, self.extra_loss(policy, batch, c)
+
     def on_step_end(self, model: nn.Module, step: int, stats: dict[str, float]) -> bool | None:
         if self._t_end is not None:
             self._t_backward = _now(self.device) - self._t_end
@@ -258,6 +275,7 @@ class GRPOTask(Task):
             return True
         kl = stats.get("kl")
         if self.step_cfg.stop_kl > 0 and kl is not None:
+            kl = dist_lib.all_reduce_mean({"kl": kl})["kl"]  # every rank judges the same (global) KL
             self._kl_strikes = self._kl_strikes + 1 if kl > self.step_cfg.stop_kl else 0
             if self._kl_strikes >= self.step_cfg.stop_kl_patience:
                 logger.warning("step %d: KL to the reference %.3f > stop_kl %.3f for %d steps: stopping (the policy "

@@ -185,15 +185,18 @@ class ASRGRPOTask(GRPOTask):
                                    group_index=i // G, keywords=self.keywords.get(u), meta={"utt": u}))
         return out
 
-    def train_step(self, model, item, step: int):
-        loss, stats = super().train_step(model, item, step)
+    def extra_loss(self, model: ASRModel, batch: dict, cache: dict):
+        # Inside GRPOTask's update forward (so DDP sees this graph too); in train mode, as SFT trained it.
         w = self.cfg.policy.sft_weight
-        if w > 0:
-            b = item[0]
-            out = model(b["feats"], b["feat_lens"], None, b["target_ids"], b["target_lens"])  # train mode, as SFT
-            loss = loss + w * out["loss"]
-            stats["sft_loss"] = out["loss"].detach()
-        return loss, stats
+        if w <= 0:
+            return None
+        was = model.training
+        model.train()
+        try:
+            out = model(batch["feats"], batch["feat_lens"], None, batch["target_ids"], batch["target_lens"])
+        finally:
+            model.train(was)
+        return w * out["loss"], {"sft_loss": out["loss"].detach()}
 
     # --- validation: dev greedy WER (the loss) and the greedy hypotheses' mean reward
     def valid(self, model: ASRModel) -> dict[str, float] | None:

@@ -46,6 +46,9 @@ from audiorl.tasks.tts_data import (TextTokens, check_coverage, pad_int, read_em
                                     read_token_table, read_utt2spk)
 from audiorl.tasks.tts_synth import GriffinLimConfig, Token2MelSamplingConfig
 from audiorl.train import checkpoint as ckpt_lib
+from audiorl.train import distributed as dist_lib
+from audiorl.train import fsdp as fsdp_lib
+from audiorl.train.checkpoint import unwrap
 from audiorl.train.config import OptimConfig, SchedulerConfig, TrainConfig
 from audiorl.train.trainer import Task
 
@@ -88,7 +91,7 @@ class TTSRLDataConfig:
 class TTSRLModelsConfig:
     """Frozen models of the rewards and of validation; '' = not loaded (rewards that need it then fail clearly)."""
 
-    reward_model_exp: str = option("", "Token-to-text reward model (tts.sh stage 12): DiffRO's R, reward "
+    reward_model_exp: str = option("", "Token-to-text reward model (tts.sh stage 9): DiffRO's R, reward "
                                        "'token2text', validation rm_wer.")
     t2m_exp: str = option("", "Token-to-mel experiment (tts.sh stage 8): waveforms for the waveform rewards "
                               f"({', '.join(WAVE_REWARDS)}) and the judge validation.")
@@ -122,7 +125,7 @@ def _valid_sampling() -> SpeechSamplingConfig:
 
 @dataclass
 class TTSRLConfig:
-    """RL of the TTS LM (tts.sh stage 13): method grpo | diffro | grpo_diffro."""
+    """RL of the TTS LM (tts.sh stage 10): method grpo | diffro | grpo_diffro."""
 
     method: Literal["grpo", "diffro", "grpo_diffro"] = option(
         "grpo", "grpo: GRPO with the rewards below; diffro: DiffRO alone (no sampling loop, rewards unused); "
@@ -141,7 +144,7 @@ class TTSRLConfig:
                                             help="Rollout / DiffRO-sample length bounds and loop guard (temperature, "
                                                  "top_k, top_p of GRPO rollouts: grpo.*).")
     valid_sampling: SpeechSamplingConfig = option(default_factory=_valid_sampling,
-                                                  help="Synthesis settings of validation (as tts.sh stage 9's).")
+                                                  help="Synthesis settings of validation (as tts.sh stage 11's).")
     train: TrainConfig = option(default_factory=_rl_train, help="The training loop; batch_size = texts per step.")
     model: TTSLMConfig = option(default_factory=TTSLMConfig, help="Filled from <data.sft_exp>/config.yaml.")
 
@@ -292,7 +295,7 @@ class _TTSRLBase:
         need_rm = cfg.method != "grpo"
         if need_rm and self.models.rm is None:
             raise ValueError(f"method={cfg.method} needs the token-to-text reward model: set "
-                             f"models.reward_model_exp (tts.sh stage 12)")
+                             f"models.reward_model_exp (tts.sh stage 9)")
         need_ref_tokens = cfg.method == "diffro" and cfg.diffro.sequences == "reference"
         if need_ref_tokens and not d.rl_tokens:
             raise ValueError("DiffRO on reference sequences needs data.rl_tokens (ground-truth tokens of rl_dir)")
@@ -476,6 +479,8 @@ class TTSGRPOTask(_TTSRLBase, GRPOTask):
 
 # ----------------------------------------------------------------------------------------------- DiffRO
 class TTSDiffROTask(_TTSRLBase, Task):
+    ddp_find_unused_parameters = True  # DDP: the DiffRO loss may leave parts of the LM without gradient
+
     def __init__(self, cfg: TTSRLConfig):
         self.cfg = self._init_common(cfg)
         self.ref_model: TTSLM | None = None
@@ -484,7 +489,9 @@ class TTSDiffROTask(_TTSRLBase, Task):
     def setup(self, model: TTSLM, device: torch.device) -> None:
         self.device = device
         self.models.to(device)
-        self.generator = torch.Generator(device=device).manual_seed(self.cfg.train.seed + 7919)
+        # per rank (DDP): each rank's Gumbel noise and samples differ, as GRPOTask's rollouts do
+        self.generator = torch.Generator(device=device).manual_seed(self.cfg.train.seed + 7919
+                                                                    + 1000003 * dist_lib.rank())
         if self.cfg.diffro.needs_reference:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
             logger.info("DiffRO: frozen reference = the initial weights (beta %g)", self.cfg.diffro.beta)
@@ -495,13 +502,16 @@ class TTSDiffROTask(_TTSRLBase, Task):
     def train_step(self, model: TTSLM, batch: dict, step: int):
         c, b = self.cfg, _to(batch, self.device)
         speech, speech_lens = b.get("speech"), b.get("speech_lens")
-        if c.diffro.sequences == "sample":
-            speech, speech_lens = diffro_sequences(c.diffro, model, b["text_ids"], b["text_lens"], speech,
-                                                   speech_lens, b["spk"], c.sampling, self.generator)
+        if c.diffro.sequences == "sample":  # no-grad sampling on the bare module (FSDP: with full parameters)
+            with fsdp_lib.full_params(unwrap(model)):
+                speech, speech_lens = diffro_sequences(c.diffro, unwrap(model), b["text_ids"], b["text_lens"], speech,
+                                                       speech_lens, b["spk"], c.sampling, self.generator)
         n_speech = b["speech_lens"].tolist() if "speech_lens" in b else None
-        loss, st = diffro_loss(model, self.models.rm, b["text_ids"], b["text_lens"], speech, speech_lens, b["rm_ids"],
-                               b["rm_lens"], cfg=c.diffro, ref_policy=self.ref_model, spk_embed=b["spk"],
-                               attributes=self._diffro_attributes(b, n_speech), generator=self.generator)
+        # Through the DDP/FSDP wrapper's forward, so that the gradients are synchronised (distributed.forward_through).
+        loss, st = dist_lib.forward_through(model, lambda m: diffro_loss(
+            m, self.models.rm, b["text_ids"], b["text_lens"], speech, speech_lens, b["rm_ids"], b["rm_lens"],
+            cfg=c.diffro, ref_policy=self.ref_model, spk_embed=b["spk"],
+            attributes=self._diffro_attributes(b, n_speech), generator=self.generator))
         st.pop("loss", None)
         return loss, st
 

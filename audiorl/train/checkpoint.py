@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import torch
 import yaml
 from safetensors import safe_open
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import _remove_duplicate_names, load_file, load_model, save_file
 from torch import nn
 
 from audiorl.config import dump_yaml, flatten
@@ -188,10 +188,26 @@ def _remove_dir(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def _save_weights(state: dict[str, torch.Tensor], file: Path) -> None:
+    """safetensors' save_model on a state dict: tied tensors are stored once (the dropped names in metadata)."""
+    state = dict(state)
+    metadata: dict[str, str] = {}
+    for kept, dropped in _remove_duplicate_names(state).items():
+        for name in dropped:
+            metadata[name] = kept
+            del state[name]
+    save_file({k: v.contiguous() for k, v in state.items()}, str(file), metadata=metadata or None)
+
+
 def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, optimizer: torch.optim.Optimizer | None,
                     scheduler: Any | None, trainer_state: dict[str, Any], config: Any,
-                    extra_state: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Path:
-    """Write ``root/step_<step>`` atomically and point ``root/latest`` at it. Call on rank 0 only."""
+                    extra_state: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+                    model_state: dict[str, torch.Tensor] | None = None,
+                    optimizer_state: dict[str, Any] | None = None) -> Path:
+    """Write ``root/step_<step>`` atomically and point ``root/latest`` at it. Call on rank 0 only.
+
+    ``model_state`` / ``optimizer_state``: already gathered full states (FSDP, audiorl/train/fsdp.py) to write
+    instead of ``model.state_dict()`` / ``optimizer.state_dict()``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step}"
@@ -199,10 +215,13 @@ def save_checkpoint(root: str | os.PathLike, step: int, model: nn.Module, optimi
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_model(unwrap(model), str(tmp / "model.safetensors"))  # de-duplicates tied weights
+    weights = model_state if model_state is not None else unwrap(model).state_dict()
+    _save_weights(weights, tmp / "model.safetensors")  # de-duplicates tied weights
     _readable(tmp / "model.safetensors")
     _fsync_path(tmp / "model.safetensors")
-    _torch_save(optimizer.state_dict() if optimizer is not None else {}, tmp / "optimizer.pt")
+    if optimizer_state is None:
+        optimizer_state = optimizer.state_dict() if optimizer is not None else {}
+    _torch_save(optimizer_state, tmp / "optimizer.pt")
     _torch_save(scheduler.state_dict() if scheduler is not None else {}, tmp / "scheduler.pt")
     _torch_save(trainer_state, tmp / "trainer_state.pt")
     if extra_state:
@@ -331,16 +350,36 @@ def _load_pt(path: Path) -> Any:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def load_optimizer(optimizer: torch.optim.Optimizer, ckpt: str | os.PathLike, model: nn.Module) -> None:
+    """Load ``ckpt/optimizer.pt``: torch's id-keyed format (DDP / one process) or the name-keyed full state an FSDP
+    run writes (audiorl/train/fsdp.py), which loads into a sharded or a plain model alike."""
+    from audiorl.train import fsdp
+
+    sd = _load_pt(Path(ckpt) / "optimizer.pt")
+    by_name = any(isinstance(k, str) for k in sd.get("state", {}))
+    if by_name:
+        fsdp.load_optimizer_state(unwrap(model), optimizer, sd)
+    elif fsdp.is_fsdp(model) and sd.get("state"):
+        raise CheckpointError(f"{ckpt}/optimizer.pt was written without FSDP (parameter ids, not names) and cannot "
+                              "be loaded into a sharded model: resume with train.distributed=ddp, or start a fresh "
+                              f"run from its weights (train.init_from={ckpt})")
+    else:
+        optimizer.load_state_dict(sd)
+
+
 def load_checkpoint(ckpt: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any | None = None, config: Any = None) -> dict[str, Any]:
-    """Restore model/optimizer/scheduler in place; return ``{"trainer_state", "extra_state", "meta"}``."""
+                    scheduler: Any | None = None, config: Any = None, weights: bool = True) -> dict[str, Any]:
+    """Restore model/optimizer/scheduler in place; return ``{"trainer_state", "extra_state", "meta"}``.
+
+    ``weights=False``: the model already holds them (FSDP loads the weights before sharding the model)."""
     ckpt = Path(ckpt)
     if not is_complete(ckpt):
         raise CheckpointError(f"{ckpt} is not a complete checkpoint directory")
-    load_model_weights(model, ckpt, config)
+    if weights:
+        load_model_weights(model, ckpt, config)
     if optimizer is not None:
         try:
-            optimizer.load_state_dict(_load_pt(ckpt / "optimizer.pt"))
+            load_optimizer(optimizer, ckpt, model)
         except (ValueError, KeyError) as e:
             raise CheckpointError(f"optimizer state in {ckpt} does not fit this model's parameters ({e}): "
                                   "use a matching config or a fresh exp dir") from None

@@ -90,6 +90,16 @@ class TrainConfig:
                                                                  "'auto' = nccl on CUDA, gloo on CPU.")
     ddp_find_unused_parameters: bool = option(False, "Pass find_unused_parameters to DDP; set true when a "
                                                      "train_step leaves some parameters without gradient.")
+    distributed: Literal["ddp", "fsdp"] = option(
+        "ddp", "How WORLD_SIZE > 1 processes share the model: 'ddp' = a full copy per rank, gradients all-reduced; "
+               "'fsdp' = torch FSDP2 (fully_shard): parameters, gradients and optimizer state sharded over the ranks "
+               "(each transformer block one unit), for models whose training state does not fit one GPU. "
+               "Checkpoints are full weights either way (gathered on rank 0) and load in one process. Ignored in a "
+               "single process. See audiorl/train/fsdp.py.")
+    grad_checkpointing: bool = option(False, "Recompute each transformer block's activations in the backward pass "
+                                             "(torch.utils.checkpoint) instead of storing them: ~1/3 more compute for "
+                                             "far less activation memory (long utterances, big LLMs). Same loss and "
+                                             "gradients; no effect on decoding.")
     # --- logging ----------------------------------------------------------------------------------------
     log_interval: int = option(50, "Optimizer steps between train log lines / metrics.jsonl / TensorBoard "
                                    "events (stats are averaged over the interval and across ranks).")

@@ -109,3 +109,33 @@ def all_gather_object(obj: Any) -> list[Any]:
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def forward_through(model: Any, fn: Any) -> Any:
+    """``fn(bare_module)`` run as the forward of ``model``'s DDP (or FSDP) wrapper; plain ``fn(model)`` otherwise.
+
+    DDP synchronises gradients only for graphs built inside its ``forward`` (and FSDP gathers the root's
+    parameters in its forward hooks). A loss computed through other methods of the module (GRPO: encode the
+    prompts, teacher-force the completions, an extra DiffRO term) is routed through ``model()`` here by giving
+    the bare module a one-shot ``forward``, so the wrapper's hooks see the whole graph and its output.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    from audiorl.train.fsdp import is_fsdp
+
+    if isinstance(model, DistributedDataParallel):
+        bare = model.module
+    elif is_fsdp(model):
+        bare = model
+    else:
+        return fn(model)
+
+    def once(*args: Any, **kwargs: Any) -> Any:
+        del bare.forward  # the class's forward again, before fn runs (fn may call the module itself)
+        return fn(bare)
+
+    bare.forward = once
+    try:
+        return model()
+    finally:
+        bare.__dict__.pop("forward", None)

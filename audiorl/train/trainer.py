@@ -19,6 +19,10 @@ Contract of a Task (subclass ``Task``; duck-typed objects with the same methods 
   (its forward is what synchronises gradients); reach other methods with ``unwrap(model)``. The
   trainer does backward, accumulation, clipping, AMP, optimizer and scheduler steps. ``step`` is the
   number of optimizer steps already taken. Every rank must return the same stat keys.
+* optional attribute ``ddp_find_unused_parameters = True``: the loss leaves some trainable parameters without
+  gradient (RL uses the LLM but not the SFT-only heads); DDP must then look for them (``train.`` option of the
+  same name). A loss computed through other methods than ``forward`` goes through
+  ``audiorl.train.distributed.forward_through(model, fn)`` so that DDP/FSDP see it.
 * optional ``setup(model, device)``: called with the model on its device holding its INITIAL weights
   (``train.init_from`` applied, also when resuming; the checkpoint is loaded after): build an RL
   reference model here.
@@ -55,6 +59,7 @@ from audiorl.config import save_config
 from audiorl.log import DATEFMT, FORMAT, get_logger, setup_logging
 from audiorl.train import checkpoint as ckpt_lib
 from audiorl.train import distributed as dist_lib
+from audiorl.train import fsdp as fsdp_lib
 from audiorl.train.checkpoint import unwrap
 from audiorl.train.config import TrainConfig
 from audiorl.train.metrics import MetricsWriter
@@ -140,6 +145,28 @@ def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
     return it
 
 
+def _enable_grad_checkpointing(model: nn.Module) -> None:
+    """train.grad_checkpointing: switch it on in every LLM of the model (audiorl/models/llm.py)."""
+    from audiorl.models.llm import LLM
+
+    llms = [m for m in model.modules() if isinstance(m, LLM)]
+    if not llms:
+        raise ValueError(f"train.grad_checkpointing=true but the {type(model).__name__} model has no transformer LLM "
+                         "(audiorl.models.llm.LLM) to checkpoint; set train.grad_checkpointing=false")
+    for m in llms:
+        m.grad_checkpointing = True
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(model: nn.Module) -> Iterator[None]:
+    """FSDP's no_sync: accumulate unsharded-size gradients locally; the last micro-batch reduce-scatters them."""
+    model.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        model.set_requires_gradient_sync(True)
+
+
 class _Window:
     """Sums of loss/grad-norm/stats since the last log line (tensors stay on device until logged)."""
 
@@ -179,6 +206,7 @@ class Trainer:
         self._stop_flag = False  # set by Task.on_step_end
         self._signal: int | None = None  # set by SIGTERM
         self._pending_rng: dict | None = None
+        self.fsdp = False  # train.distributed=fsdp with WORLD_SIZE > 1 (set in _fit)
 
     # ------------------------------------------------------------------------------------------ set-up
     def _setup_device(self) -> None:
@@ -237,9 +265,10 @@ class Trainer:
             ckpt_lib.load_model_weights(model, self.cfg.init_from)
             logger.info("initialized weights from %s", self.cfg.init_from)
 
-    def _restore(self, model: nn.Module, path: Path) -> None:
-        """Restore model, optimizer, scheduler, trainer and task state from checkpoint ``path``."""
-        loaded = ckpt_lib.load_checkpoint(path, model, self.optimizer, self.scheduler, self.config)
+    def _restore(self, model: nn.Module, path: Path, weights: bool = True) -> None:
+        """Restore model (unless ``weights`` is False: already loaded), optimizer, scheduler, trainer and task
+        state from checkpoint ``path``."""
+        loaded = ckpt_lib.load_checkpoint(path, model, self.optimizer, self.scheduler, self.config, weights=weights)
         st = loaded["trainer_state"]
         self.step, self.epoch, self.consumed = st["step"], st["epoch"], st["batches_consumed"]
         self.valid_history = [list(x) for x in st["valid_history"]]
@@ -292,8 +321,7 @@ class Trainer:
                 break
             batch = move_to_device(batch, self.device)
             # Only the last micro-batch all-reduces gradients; the others accumulate locally.
-            sync = contextlib.nullcontext() if (self.world == 1 or i == accum - 1) else model.no_sync()
-            with sync:
+            with self._no_sync(model, skip=self.world > 1 and i < accum - 1):
                 with self._autocast():
                     loss, stats = self.task.train_step(model, batch, self.step)
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
@@ -310,6 +338,7 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+        gnorm = fsdp_lib.plain_tensor(gnorm)  # FSDP: a replicated DTensor of the global norm
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scaler is not None:
             self.scaler.step(self.optimizer)  # skips the update itself when gradients overflowed
@@ -333,6 +362,13 @@ class Trainer:
         window.add({"grad_norm": gnorm})
         window.sums["lr"] = window.sums.get("lr", 0.0) + lr * len(done)
         return True
+
+    def _no_sync(self, model: nn.Module, skip: bool) -> contextlib.AbstractContextManager:
+        if not skip:
+            return contextlib.nullcontext()
+        if self.fsdp:
+            return _fsdp_no_sync(model)
+        return model.no_sync()
 
     def _step_stats(self) -> dict[str, float]:
         """This step's loss and stats, averaged over its micro-batches (for on_step_end)."""
@@ -360,7 +396,7 @@ class Trainer:
         bare = unwrap(model)
         bare.eval()
         try:
-            with torch.no_grad(), self._autocast():
+            with torch.no_grad(), self._autocast(), fsdp_lib.full_params(bare):
                 res = valid(bare)
         finally:
             bare.train()
@@ -380,15 +416,21 @@ class Trainer:
 
     def _save(self, model: nn.Module) -> None:
         rngs = dist_lib.all_gather_object(ckpt_lib.get_rng_state())
+        model_state = optim_state = None
+        if self.fsdp:  # gathered on every rank (collectives), written by rank 0: the same files as without FSDP
+            model_state = fsdp_lib.full_model_state(model)
+            optim_state = fsdp_lib.full_optimizer_state(model, self.optimizer)
         if self.main:
             state = {"step": self.step, "epoch": self.epoch, "batches_consumed": self.consumed, "rng": rngs,
                      "valid_history": self.valid_history, "last_valid_step": self.last_valid_step,
                      "last_valid": self.last_valid, "train_time_s": self._elapsed(), "world_size": self.world,
+                     "distributed": "fsdp" if self.fsdp else "ddp",
                      "scaler": self.scaler.state_dict() if self.scaler is not None else None}
             vloss = self.last_valid["loss"] if self.last_valid and self.last_valid_step == self.step else None
             extra = self.task.extra_state() if hasattr(self.task, "extra_state") else {}
             path = ckpt_lib.save_checkpoint(self.ckpt_root, self.step, model, self.optimizer, self.scheduler,
-                                            state, self.config, extra, meta={"valid_loss": vloss, "epoch": self.epoch})
+                                            state, self.config, extra, meta={"valid_loss": vloss, "epoch": self.epoch},
+                                            model_state=model_state, optimizer_state=optim_state)
             if extra and not getattr(self, "_extra_checked", False):
                 self._check_extra_loadable(path / "extra_state.pt")
             protect = [p for _, _, p in ckpt_lib.best_checkpoints(self.ckpt_root, self.cfg.average_best_n)]
@@ -461,24 +503,36 @@ class Trainer:
         cfg = self.cfg
         seed_everything(cfg.seed)  # same seed on every rank: identical initial weights
         model = self.task.build_model().to(self.device)
+        if cfg.grad_checkpointing:
+            _enable_grad_checkpointing(model)
         path = self._find_resume()
         resumed = path is not None
         self._init_weights(model, resumed)
         getattr(self.task, "setup", lambda m, d: None)(model, self.device)  # sees the initial weights
+        self.fsdp = self.world > 1 and cfg.distributed == "fsdp"
+        if self.fsdp:
+            if resumed:  # the full weights go into the whole model, before it is split across the ranks
+                ckpt_lib.load_model_weights(model, path, self.config)
+            model = fsdp_lib.shard(model)
+        elif cfg.distributed == "fsdp":
+            logger.info("train.distributed=fsdp: a single process, nothing to shard; training unsharded")
+        # After sharding: fully_shard replaces the parameters the optimizer must hold.
         self.optimizer = build_optimizer(model, cfg.optim, fused=self.device.type == "cuda")
         self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, cfg.max_steps)
         if resumed:
-            self._restore(model, path)
+            self._restore(model, path, weights=not self.fsdp)
         else:
             seed_everything(cfg.seed + self.rank)  # per-rank RNG streams (dropout, sampling)
-        if self.world > 1:
+        if self.world > 1 and not self.fsdp:
             from torch.nn.parallel import DistributedDataParallel as DDP
             model = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                        find_unused_parameters=cfg.ddp_find_unused_parameters)
+                        find_unused_parameters=cfg.ddp_find_unused_parameters
+                        or bool(getattr(self.task, "ddp_find_unused_parameters", False)))
         n_params = sum(p.numel() for p in model.parameters())
-        logger.info("model: %s parameters (%s trainable); device %s; world size %d; amp %s",
+        logger.info("model: %s parameters (%s trainable); device %s; world size %d (%s); amp %s%s",
                     f"{n_params:,}", f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,}",
-                    self.device, self.world, cfg.amp if self.amp_dtype else "none")
+                    self.device, self.world, "fsdp" if self.fsdp else "ddp", cfg.amp if self.amp_dtype else "none",
+                    "; gradient checkpointing" if cfg.grad_checkpointing else "")
         self.metrics: MetricsWriter | None = None
         if self.main:
             save_config(self.config, self.exp_dir / "config.yaml")

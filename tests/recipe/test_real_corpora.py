@@ -92,6 +92,8 @@ def _config_class(path: Path):
 
 
 CONFS = sorted(p for c, t in RECIPES for p in (ROOT / "egs" / c / t / "conf").rglob("*.yaml"))
+# ... and synth_en's GPU configurations (conf/tuning; its other configs run in the synth_en recipe tests)
+CONFS += sorted(p for t in ("asr", "tts") for p in (ROOT / "egs" / "synth_en" / t / "conf" / "tuning").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("conf", CONFS, ids=lambda p: str(p.relative_to(ROOT / "egs")))
@@ -186,7 +188,15 @@ def test_librispeech_recipe(tmp_path):
     exp = recipe / "exp/asr_train_asr_smoke"
     assert (recipe / "data/token_list/bpe5000/bpe.model").is_file()
     assert list(exp.glob("valid.loss.ave*_best.safetensors")), out[-3000:]
-    print(f"librispeech: data stages 1-3 {t_data:.0f} s, tokenizer + SFT stages 4-5 {t_sft:.0f} s")
+    # The same SFT stage in 2 CPU processes: asr.sh -> run.pl -> utils/launch_train.sh -> torchrun (gloo DDP).
+    out, t_ddp = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--asr_config", "conf/train_asr_smoke.yaml",
+                      "--asr_tag", "smoke_2proc", "--train_nproc", "2", "--train_threads", "1"], recipe)
+    log = (recipe / "exp/asr_smoke_2proc/train.log").read_text()
+    assert "world size 2 (ddp)" in log and "torch.distributed.run --standalone" in \
+        (recipe / "exp/asr_smoke_2proc/log/asr_train.log").read_text(), out[-3000:]
+    assert (recipe / "exp/asr_smoke_2proc/checkpoints/latest").is_file()
+    print(f"librispeech: data stages 1-3 {t_data:.0f} s, tokenizer + SFT stages 4-5 {t_sft:.0f} s, "
+          f"2-process SFT {t_ddp:.0f} s")
 
 
 @pytest.mark.slow

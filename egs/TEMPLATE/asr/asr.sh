@@ -10,6 +10,7 @@
 #                         global CMVN stats of the train set -> ${dumpdir}/fbank/<train_set>/cmvn.ark
 #   3  validation         data/<set> (no feats) and ${dumpdir}/fbank/<set> (with feats)
 #   4  tokenizer          sentencepiece on data/<train_set>/text -> data/token_list/<token_type><nbpe>/bpe.model
+#                         (skipped with --init_llm DIR: the pretrained LLM's DIR/tokenizer.json is the text tokenizer)
 #   5  SFT                LLM-based ASR training -> <expdir>/asr_<tag>/ (rerun = resume)
 #   6  decoding           <valid_set> and <test_sets> in <inference_nj> jobs -> <asr_exp>/decode_<set>_<inference_tag>/text
 #   7  scoring            WER/CER + keyword recall -> .../score_<unit>/result.{txt,json}
@@ -61,7 +62,10 @@ nbpe=400               # vocabulary size (text pieces; the LLM adds 2 special id
 asr_config=            # training config (YAML), e.g. conf/train_asr.yaml
 asr_args=              # extra config overrides for audiorl.bin.asr_train, e.g. "--train.max_steps 100"
 asr_tag=               # experiment name: exp/asr_<asr_tag>; default: the config file name without .yaml
-ngpu=0                 # GPUs for training (0 = CPU); passed to the job runner as --gpu
+init_llm=              # Hugging Face Qwen2 dir (config.json, *.safetensors, tokenizer.json) to start the LLM from (--model.init_llm); its tokenizer replaces stage 4's
+ngpu=0                 # GPUs per node for training, SFT and GRPO (0 = CPU): the job runner's --gpu, one process per GPU (utils/launch_train.sh)
+num_nodes=1            # nodes for training; > 1: torchrun on each (slurm.pl --num-nodes, or MASTER_ADDR/MASTER_PORT set on every node)
+train_nproc=0          # training processes per node; 0 = max(1, ngpu); e.g. --ngpu 0 --train_nproc 2: two CPU (gloo) processes
 train_threads=2        # torch CPU threads of the training job (the other stages run nj one-thread jobs)
 
 # ---- Decoding and scoring (stages 6-8) ----------------------------------------------------------
@@ -104,6 +108,11 @@ SECONDS=0
 [ -n "${test_sets}" ] || { echo "$0: --test_sets is required" >&2; exit 2; }
 [ "${feats_type}" = fbank ] || { echo "$0: --feats_type ${feats_type}: only 'fbank' is implemented" >&2; exit 2; }
 [ -z "${fbank_conf}" ] || [ -f "${fbank_conf}" ] || { echo "$0: --fbank_conf ${fbank_conf}: no such file" >&2; exit 2; }
+[ -z "${init_llm}" ] || [ -f "${init_llm}/config.json" ] || { echo "$0: --init_llm ${init_llm}: no config.json there; give a Hugging Face model directory" >&2; exit 2; }
+
+# How every training stage runs: the job runner's resources, then one process or torchrun (utils/launch_train.sh).
+train_job_opts=(--gpu "${ngpu}" --num-nodes "${num_nodes}" --num-threads "${train_threads}")
+train_launch=(utils/launch_train.sh --python "${python}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --nproc "${train_nproc}")
 
 # Every set that gets features, in order; the RL pool needs them too (its audio is the RL prompt).
 # shellcheck disable=SC2206  # test_sets is a space-separated list by design
@@ -219,9 +228,14 @@ rl_up_to_date() {
     [ -s "${f}" ] && [ "$(wc -l < "${f}")" -eq "$(wc -l < "${data}/feats.scp")" ] && [ "${f}" -nt "${model}" ]
 }
 
+sft_opts=()
+[ -n "${init_llm}" ] && sft_opts=(--model.init_llm "${init_llm}")
+
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: ${token_type} tokenizer (${nbpe}) on data/${train_set}/text -> ${bpemodel}"
-    if [ -s "${bpemodel}" ] && [ "${bpemodel}" -nt "data/${train_set}/text" ]; then
+    if [ -n "${init_llm}" ]; then
+        log "  skipped: --init_llm ${init_llm}: its tokenizer.json is the text tokenizer of the SFT stage"
+    elif [ -s "${bpemodel}" ] && [ "${bpemodel}" -nt "data/${train_set}/text" ]; then
         log "  ${bpemodel}: up to date, skipping"
     else
         mkdir -p "${bpedir}"
@@ -235,11 +249,12 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     [ -f "${asr_config}" ] || { echo "$0: --asr_config ${asr_config}: no such file" >&2; exit 2; }
     log "Stage 5: SFT: ${asr_config} on ${feats_dir}/${train_set} -> ${asr_exp} (log: ${asr_exp}/train.log)"
     # Paths come from this script, so one config serves every corpus; a rerun resumes from the last checkpoint.
+    # With --init_llm the Task takes DIR/tokenizer.json instead of data.token_model (recorded in config.yaml).
     # shellcheck disable=SC2086  # asr_args is a list of overrides
-    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
-        "${asr_exp}/log/asr_train.log" ${python} -m audiorl.bin.asr_train --config "${asr_config}" --exp_dir "${asr_exp}" \
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+        "${asr_exp}/log/asr_train.log" "${train_launch[@]}" audiorl.bin.asr_train --config "${asr_config}" --exp_dir "${asr_exp}" \
             --data.train_dir "${feats_dir}/${train_set}" --data.valid_dir "${feats_dir}/${valid_set}" \
-            --data.token_model "${bpemodel}" --data.cmvn "${feats_dir}/${train_set}/cmvn.ark" ${asr_args}
+            --data.token_model "${bpemodel}" --data.cmvn "${feats_dir}/${train_set}/cmvn.ark" "${sft_opts[@]}" ${asr_args}
     tail -n 3 "${asr_exp}/train.log" >&2 || true
 fi
 
@@ -342,8 +357,8 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         _exp=${expdir}/grpo_${rl_names[i]}
         log "Stage 11: GRPO ${rl_names[i]}: ${rl_confs[i]} on ${feats_dir}/${rl_set}_${rl_datas[i]} from ${asr_exp} -> ${_exp} (log: ${_exp}/train.log)"
         # shellcheck disable=SC2086  # rl_args is a list of overrides
-        OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" "${_exp}/log/asr_grpo.log" \
-            ${python} -m audiorl.bin.asr_grpo --config "${rl_confs[i]}" --exp_dir "${_exp}" --data.sft_exp "${asr_exp}" \
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" "${_exp}/log/asr_grpo.log" \
+            "${train_launch[@]}" audiorl.bin.asr_grpo --config "${rl_confs[i]}" --exp_dir "${_exp}" --data.sft_exp "${asr_exp}" \
                 --data.rl_dir "${feats_dir}/${rl_set}_${rl_datas[i]}" --data.valid_dir "${feats_dir}/${rl_valid_set}" ${rl_args}
         tail -n 3 "${_exp}/train.log" >&2 || true
         # The RL curves (the trainer's curves.png shows only the first few stats).

@@ -43,7 +43,9 @@ inference_nj=2         # parallel synthesis jobs (stage 11)
 python=python3         # Python interpreter (path.sh puts tools/venv/bin first on PATH)
 expdir=exp             # experiment dir: logs, models, synthesised audio, scores
 dumpdir=dump           # features, speech tokens and speaker embeddings go to <dumpdir>/{fbank,tokens,spk_embed}/<set>
-ngpu=0                 # GPUs for training (0 = CPU); passed to the job runner as --gpu
+ngpu=0                 # GPUs per node for every training stage (0 = CPU): the job runner's --gpu, one process per GPU (utils/launch_train.sh)
+num_nodes=1            # nodes for training; > 1: torchrun on each (slurm.pl --num-nodes, or MASTER_ADDR/MASTER_PORT set on every node)
+train_nproc=0          # training processes per node; 0 = max(1, ngpu); e.g. --ngpu 0 --train_nproc 2: two CPU (gloo) processes
 train_threads=2        # torch CPU threads of a training job (the other stages run nj one-thread jobs)
 
 # ---- Data (stages 1-2) ----------------------------------------------------------------------------
@@ -73,6 +75,7 @@ spk_embed_device=cpu   # device of the resemblyzer encoder
 lm_config=             # text-to-token LM SFT config (YAML), e.g. conf/train_tts_lm.yaml
 lm_args=               # extra overrides for audiorl.bin.tts_lm_train
 lm_tag=                # experiment name: exp/tts_lm_<tag>; default: the config file name without .yaml
+init_llm=              # Hugging Face Qwen2 dir (config.json, *.safetensors, tokenizer.json) to start the LM from (--model.init_llm); its tokenizer replaces stage 3's for the LM
 t2m_config=            # token-to-mel config (YAML), e.g. conf/train_token2mel.yaml
 t2m_args=              # extra overrides for audiorl.bin.tts_token2mel_train
 t2m_tag=               # experiment name: exp/token2mel_<tag>; default: the config file name without .yaml
@@ -126,6 +129,13 @@ SECONDS=0
 if [ -n "${token_dir}" ] && [ "${codebook_size}" -le 0 ]; then
     echo "$0: --token_dir ${token_dir} needs --codebook_size N (ids of those tokens lie in [0, N))" >&2; exit 2
 fi
+[ -z "${init_llm}" ] || [ -f "${init_llm}/config.json" ] || { echo "$0: --init_llm ${init_llm}: no config.json there; give a Hugging Face model directory" >&2; exit 2; }
+
+# How every training stage runs: the job runner's resources, then one process or torchrun (utils/launch_train.sh).
+train_job_opts=(--gpu "${ngpu}" --num-nodes "${num_nodes}" --num-threads "${train_threads}")
+train_launch=(utils/launch_train.sh --python "${python}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --nproc "${train_nproc}")
+lm_init_opts=()
+[ -n "${init_llm}" ] && lm_init_opts=(--model.init_llm "${init_llm}")
 
 # shellcheck disable=SC2206  # test_sets is a space-separated list by design
 test_list=(${test_sets})
@@ -243,8 +253,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         [ -f "${tokenizer_config}" ] || { echo "$0: stage 4 needs --tokenizer_config (got '${tokenizer_config}')" >&2; exit 2; }
         log "Stage 4: speech tokenizer: ${tokenizer_config} on ${feats_dir}/${train_set} -> ${tokenizer_exp} (log: ${tokenizer_exp}/train.log)"
         # shellcheck disable=SC2086  # tokenizer_args is a list of overrides
-        OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
-            "${tokenizer_exp}/log/tokenizer_train.log" ${python} -m audiorl.bin.tts_tokenizer_train \
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+            "${tokenizer_exp}/log/tokenizer_train.log" "${train_launch[@]}" audiorl.bin.tts_tokenizer_train \
                 --config "${tokenizer_config}" --exp_dir "${tokenizer_exp}" --data.train_dir "${feats_dir}/${train_set}" \
                 --data.valid_dir "${feats_dir}/${valid_set}" --data.token_model "${bpemodel}" ${tokenizer_args}
         tail -n 3 "${tokenizer_exp}/train.log" >&2 || true
@@ -309,9 +319,9 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     [ -f "${lm_config}" ] || { echo "$0: stage 7 needs --lm_config (got '${lm_config}')" >&2; exit 2; }
     log "Stage 7: text-to-token LM SFT: ${lm_config} on data/${train_set} + ${tokens_root}/${train_set} -> ${lm_exp} (log: ${lm_exp}/train.log)"
     # shellcheck disable=SC2086  # lm_args is a list of overrides
-    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
-        "${lm_exp}/log/tts_lm_train.log" ${python} -m audiorl.bin.tts_lm_train --config "${lm_config}" \
-            --exp_dir "${lm_exp}" "${tts_data_opts[@]}" --data.token_model "${bpemodel}" ${lm_args}
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+        "${lm_exp}/log/tts_lm_train.log" "${train_launch[@]}" audiorl.bin.tts_lm_train --config "${lm_config}" \
+            --exp_dir "${lm_exp}" "${tts_data_opts[@]}" --data.token_model "${bpemodel}" "${lm_init_opts[@]}" ${lm_args}
     tail -n 3 "${lm_exp}/train.log" >&2 || true
 fi
 
@@ -319,8 +329,8 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     [ -f "${t2m_config}" ] || { echo "$0: stage 8 needs --t2m_config (got '${t2m_config}')" >&2; exit 2; }
     log "Stage 8: token-to-mel: ${t2m_config} on data/${train_set} + ${tokens_root}/${train_set} -> ${t2m_exp} (log: ${t2m_exp}/train.log)"
     # shellcheck disable=SC2086  # t2m_args is a list of overrides
-    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
-        "${t2m_exp}/log/token2mel_train.log" ${python} -m audiorl.bin.tts_token2mel_train --config "${t2m_config}" \
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+        "${t2m_exp}/log/token2mel_train.log" "${train_launch[@]}" audiorl.bin.tts_token2mel_train --config "${t2m_config}" \
             --exp_dir "${t2m_exp}" "${tts_data_opts[@]}" ${t2m_args}
     tail -n 3 "${t2m_exp}/train.log" >&2 || true
 fi
@@ -330,8 +340,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     [ -s "${rm_bpedir}/bpe.model" ] || { echo "$0: stage 9: ${rm_bpedir}/bpe.model missing; run stage 3 with --rm_config" >&2; exit 1; }
     log "Stage 9: token-to-text reward model: ${rm_config} on ${tokens_root}/${train_set} -> ${rm_exp} (log: ${rm_exp}/train.log)"
     # shellcheck disable=SC2086  # rm_args is a list of overrides
-    OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
-        "${rm_exp}/log/token2text_train.log" ${python} -m audiorl.bin.token2text_train --config "${rm_config}" \
+    OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+        "${rm_exp}/log/token2text_train.log" "${train_launch[@]}" audiorl.bin.token2text_train --config "${rm_config}" \
             --exp_dir "${rm_exp}" --data.train_dir "data/${train_set}" --data.train_tokens "${tokens_root}/${train_set}/tokens.scp" \
             --data.valid_dir "data/${valid_set}" --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" \
             --data.token_model "${rm_bpedir}/bpe.model" "${codebook_opts[@]}" ${rm_args}
@@ -360,8 +370,8 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
         _exp=${expdir}/tts_rl_${rl_names[i]}
         log "Stage 10: RL ${rl_names[i]}: ${rl_confs[i]} on data/${rl_set} from ${lm_exp} -> ${_exp} (log: ${_exp}/train.log)"
         # shellcheck disable=SC2086  # rl_args is a list of overrides
-        OMP_NUM_THREADS=${train_threads} ${train_cmd} --gpu "${ngpu}" --num-threads "${train_threads}" \
-            "${_exp}/log/tts_rl_train.log" ${python} -m audiorl.bin.tts_rl_train --config "${rl_confs[i]}" \
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+            "${_exp}/log/tts_rl_train.log" "${train_launch[@]}" audiorl.bin.tts_rl_train --config "${rl_confs[i]}" \
                 --exp_dir "${_exp}" --data.sft_exp "${lm_exp}" --data.rl_dir "data/${rl_set}" \
                 --data.rl_tokens "${tokens_root}/${rl_set}/tokens.scp" --data.rl_spk_embed "${spk_dir}/${rl_set}/spk_embed.scp" \
                 --data.valid_dir "data/${valid_set}" --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" \

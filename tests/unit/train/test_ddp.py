@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _torchrun import torchrun  # noqa: E402
 from _toy_regression import ToyConfig, ToyTask  # noqa: E402
 
 from audiorl.config import load_config  # noqa: E402
 from audiorl.train.trainer import Trainer  # noqa: E402
 
 SCRIPT = Path(__file__).parent / "_toy_regression.py"
-REPO = Path(__file__).resolve().parents[3]
 # No dropout: each rank draws its own dropout masks, which one process cannot reproduce.
 ARGS = ["--model.dropout=0", "--train.max_steps=12", "--train.log_interval=2", "--train.valid_interval=4",
         "--train.save_interval=4", "--train.scheduler.warmup_steps=3", "--train.optim.lr=3e-3",
@@ -33,21 +29,7 @@ def _curve(exp, split):
 
 def test_two_gloo_ranks_match_one_process(tmp_path):
     exp2 = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT),
-           f"--exp_dir={exp2}", *ARGS]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    if res.returncode != 0 and "Signal 6 (SIGABRT)" in res.stderr and "Traceback" not in res.stderr:
-        # Seen once in ~17 runs on a loaded 2-core machine: a worker aborted inside gloo/c10d with no
-        # Python error (gloo teardown races are a known upstream issue). Retry once, but say so.
-        warnings.warn("torchrun worker aborted without a Python error; retrying once:\n" + res.stderr[-1500:])
-        shutil.rmtree(exp2, ignore_errors=True)
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    if res.returncode != 0:  # show the first error of either rank, not just torchrun's summary
-        lines = res.stderr.splitlines()
-        first = next((i for i, ln in enumerate(lines) if "Error" in ln or "Traceback" in ln or "terminate" in ln), 0)
-        pytest.fail("torchrun failed:\n" + "\n".join(lines[max(0, first - 5):first + 40]) + "\n...\n"
-                    + "\n".join(lines[-15:]))
+    torchrun(SCRIPT, [f"--exp_dir={exp2}", *ARGS], exp_dir=exp2)
     assert "world size 2" in (exp2 / "train.log").read_text()
 
     cfg = load_config(ToyConfig, None, [f"--exp_dir={tmp_path / 'one'}", *ARGS])

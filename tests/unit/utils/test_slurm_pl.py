@@ -129,3 +129,11 @@ def test_bad_config_line(tmp_path, env):
     (tmp_path / "c.conf").write_text("command sbatch\nbogus line\n")
     p = slurm_pl("--config", str(tmp_path / "c.conf"), "l.log", "true", cwd=tmp_path, env=env)
     assert p.returncode == 2 and "c.conf:2: cannot parse 'bogus line'" in p.stderr
+
+
+def test_num_nodes_asks_for_the_nodes(tmp_path, env):
+    assert slurm_pl("--num-nodes", "2", "--gpu", "8", "l.log", "true", cwd=tmp_path, env=env).returncode == 0
+    assert slurm_pl("--num-nodes", "1", "l.log", "true", cwd=tmp_path, env=env).returncode == 0
+    two, one = sbatch_args(tmp_path)
+    assert "--nodes=2" in two.split() and "--gres=gpu:8" in two.split()
+    assert "--nodes" not in one
