@@ -5,13 +5,15 @@
 
 writes <out>/{train,rl_pool,dev,<test sets>}/{wav.scp,text,utt2spk,spk2utt,utt2dur}: train = the training
 subsets minus rl_pool_utts random utterances (the RL pool, disjoint from SFT data), dev = the dev subsets
-combined (validation), one set per test subset ('test-clean' -> test_clean). Layouts and text conventions:
-audiorl/data/corpora/{librispeech,aishell,libritts}.py. Exit status 1 with a message naming the file, the
-line and the fix for bad input.
+combined (validation), one set per test subset ('test-clean' -> test_clean). Each set is then checked as
+utils/validate_data_dir.sh --no-feats [--check-audio] checks it: the recipes' local/data.sh rely on that. Layouts and
+text conventions: audiorl/data/corpora/{librispeech,aishell,libritts}.py. Exit status 1 with a message naming the
+file, the line and the fix for bad input (or an invalid set).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +21,7 @@ from typing import Literal
 from audiorl.config import option, parse_cli
 from audiorl.data.corpora import aishell, librispeech, libritts
 from audiorl.data.corpora.common import CorpusError, OnMismatch, corpus_root, prepare, split_list
+from audiorl.data.validate import validate_data_dir
 from audiorl.log import get_logger, setup_logging
 
 logger = get_logger("prepare_corpus")
@@ -50,6 +53,8 @@ class PrepareCorpusConfig:
                                                  "punctuation (the LibriSpeech judge's form); 'normalized' or "
                                                  "'original' = that .txt file as is.")
     nj: int = option(4, "Threads reading the audio headers for utt2dur.")
+    check_audio: bool = option(False, "Validate every written set with --check-audio (decode every file and check its "
+                                      "duration; minutes per 100 h) instead of checking the tables only.")
 
     def __post_init__(self) -> None:
         if not self.datadir:
@@ -80,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("%s", e)
         return 1
     logger.info("prepared %s from %s: %s", cfg.corpus, root, " ".join(f"{cfg.out}/{s}" for s in sets))
+    for s in sets:
+        d = os.path.join(cfg.out, s)
+        rep = validate_data_dir(d, no_feats=True, check_audio=cfg.check_audio)
+        for w in rep.warnings:
+            logger.warning("%s: %s", d, w)
+        for e in rep.errors:
+            logger.error("%s: %s", d, e)
+        if rep.errors:
+            logger.error("%s is not a valid data dir: %d error(s) above", d, len(rep.errors))
+            return 1
+        logger.info("validated %s (%d utterances, %d speakers)", d, rep.counts["utterances"], rep.counts["speakers"])
     return 0
 
 

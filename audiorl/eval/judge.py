@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -46,16 +45,6 @@ class _MemFeats:
         for i, m in enumerate(mats):
             x[i, : m.shape[0]] = torch.from_numpy(m)
         return {"feats": x, "feat_lens": torch.tensor([m.shape[0] for m in mats])}
-
-
-def _resolve(path: str, root: str, what: str, exp_dir: str) -> str:
-    if not path or os.path.isabs(path):
-        return path
-    p = os.path.join(root, path)
-    if not os.path.exists(p):
-        raise FileNotFoundError(f"{exp_dir}/config.yaml names {what} '{path}', which is not in the ASR recipe dir "
-                                f"{root} ({p}); pass the ASR recipe dir as asr_dir (--asr_dir)")
-    return p
 
 
 class ASRJudge:
@@ -85,39 +74,25 @@ class ASRJudge:
         """Load the ASR experiment ``asr_exp`` (its config.yaml + final weights, or ``checkpoint``).
         ``asr_dir``: the ASR recipe dir its relative paths refer to (default: ``asr_exp/../..``); ``fbank_conf``:
         its feature config (default: ``<asr_dir>/conf/fbank.conf`` if present, else 80-bin 16 kHz defaults)."""
-        from audiorl.config import load_config
         from audiorl.data.features import load_cmvn, read_fbank_conf
-        from audiorl.models.asr import ASRModel
-        from audiorl.tasks.asr import ASRTokens, ASRTrainConfig
-        from audiorl.train import checkpoint as ckpt_lib
+        from audiorl.tasks.asr import load_asr_model
 
         cfg_path = os.path.join(asr_exp, "config.yaml")
         if not os.path.isfile(cfg_path):
             raise FileNotFoundError(f"{cfg_path}: no such file; train the ASR judge first (egs/<corpus>/asr: ./run.sh "
                                     f"--stop_stage 5) or point --asr_exp at a trained ASR experiment dir")
         root = asr_dir if asr_dir is not None else (os.path.dirname(os.path.dirname(os.path.normpath(asr_exp))) or ".")
-        cfg = load_config(ASRTrainConfig, cfg_path)
-        data = replace(cfg.data, token_model=_resolve(cfg.data.token_model, root, "the tokenizer", asr_exp),
-                       cmvn=_resolve(cfg.data.cmvn, root, "the CMVN stats", asr_exp))
-        tokens = ASRTokens(data.token_model)
-        model_cfg = tokens.fill(cfg.model)
-        if not checkpoint:
-            final = ckpt_lib.final_weights(asr_exp)
-            if final is None:
-                raise FileNotFoundError(f"{asr_exp}: no averaged model and no checkpoint; finish its training stage")
-            checkpoint = str(final)
-        model = ASRModel(model_cfg)
-        ckpt_lib.load_model_weights(model, checkpoint)
+        model, cfg, tokens, checkpoint = load_asr_model(asr_exp, checkpoint, device, base_dir=root)
         if fbank_conf is None:
             cand = os.path.join(root, "conf", "fbank.conf")
             fbank_conf = cand if os.path.isfile(cand) else ""
             if not fbank_conf:
                 logger.warning("%s: no conf/fbank.conf; the judge uses 80-bin 16 kHz fbank defaults", root)
         opts = read_fbank_conf(fbank_conf) if fbank_conf else {}
-        cmvn = load_cmvn(data.cmvn) if data.cmvn else None
+        cmvn = load_cmvn(cfg.data.cmvn) if cfg.data.cmvn else None
         logger.info("ASR judge %s (%s, %s%s)", checkpoint, mode, "greedy" if beam_size == 1 else f"beam {beam_size}",
                     f", fbank {fbank_conf}" if fbank_conf else "")
-        return cls(model.to(device), tokens, cmvn, opts, device, mode, beam_size, batch_frames,
+        return cls(model, tokens, cmvn, opts, device, mode, beam_size, batch_frames,
                    name=os.path.basename(os.path.normpath(asr_exp)))
 
     # ---- in memory ---------------------------------------------------------------------------------------------

@@ -291,14 +291,31 @@ def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[
 
 
 
-def load_asr_model(exp_dir: str, checkpoint: str = "", device: str | torch.device = "cpu"
-                   ) -> tuple[ASRModel, ASRTrainConfig, ASRTokens, str]:
+def _in_recipe_dir(path: str, base_dir: str, what: str, exp_dir: str) -> str:
+    """``path`` from ``exp_dir``'s config.yaml, relative to the recipe dir ``base_dir`` it was trained in."""
+    if not path or os.path.isabs(path):
+        return path
+    p = os.path.join(base_dir, path)
+    if not os.path.exists(p):
+        raise FileNotFoundError(f"{exp_dir}/config.yaml names {what} '{path}', which is not in the recipe dir "
+                                f"{base_dir} ({p}); pass the recipe dir it was trained in (the judge's --asr_dir)")
+    return p
+
+
+def load_asr_model(exp_dir: str, checkpoint: str = "", device: str | torch.device = "cpu",
+                   base_dir: str | None = None) -> tuple[ASRModel, ASRTrainConfig, ASRTokens, str]:
     """Rebuild the model of ``exp_dir/config.yaml`` and load ``checkpoint`` (default: the averaged model
-    if present, else the latest checkpoint). Returns (model in eval mode, config, tokens, weights path)."""
+    if present, else the latest checkpoint). Returns (model in eval mode, config, tokens, weights path).
+    ``base_dir``: the recipe dir that the config's relative data.token_model and data.cmvn refer to (the returned
+    config holds them resolved); None: they are used as they are, i.e. relative to the cwd (a recipe's own stages)."""
     cfg_path = Path(exp_dir) / "config.yaml"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path}: no such file; is {exp_dir} a trained experiment dir?")
     cfg = load_config(ASRTrainConfig, cfg_path)
+    if base_dir is not None:
+        d = cfg.data
+        cfg = replace(cfg, data=replace(d, token_model=_in_recipe_dir(d.token_model, base_dir, "the tokenizer", exp_dir),
+                                        cmvn=_in_recipe_dir(d.cmvn, base_dir, "the CMVN stats", exp_dir)))
     tokens = ASRTokens(cfg.data.token_model)
     cfg = replace(cfg, model=tokens.fill(cfg.model))
     if not checkpoint:

@@ -30,6 +30,7 @@ SMOKE = ["--local_data_opts", "--smoke true --nj 2", "--nj", "2", "--inference_n
          # of 2 texts x 2 samples; every conf/rl/*.yaml is loaded in tests/unit/tasks/test_tts_rl.py
          "--rl_variants", "grpo_r1:conf/rl/grpo_r1.yaml diffro:conf/rl/diffro.yaml comb_filter_r123:conf/rl/comb_filter_r123.yaml",
          "--rl_args", "--train.max_steps 2 --train.max_time_minutes 0 --train.valid_interval 2 --train.save_interval 2 "
+                      "--train.log_interval 1 "
                       "--train.batch_size 2 --grpo.num_generations 2 --grpo.max_new_tokens 20 --sampling.max_new_tokens 20 "
                       "--valid_sampling.max_new_tokens 20 --data.valid_utts 2 --data.max_rl_utts 8 "
                       "--train.progress_bar false"]

@@ -26,10 +26,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*" >&2
-}
 # The command line as given (quoted), recorded in exp/run_<date>.sh once the options are valid.
 printf -v run_args '%q ' "$0" "$@"
 
@@ -92,6 +88,8 @@ Runs stages \${stage}..\${stop_stage} of the ASR recipe (see the header of this 
 e.g.: $0 --train_set train --valid_set dev --test_sets \"test test_unseen_spk\" --rl_set rl_pool --stop_stage 3"
 
 . utils/parse_options.sh
+# log, the set-up and the data/feature stage bodies shared with tts.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common/stages.sh"
 
 if [ $# -ne 0 ]; then
     echo "$0: unexpected arguments: $*" >&2
@@ -103,77 +101,25 @@ fi
 . ./cmd.sh
 
 SECONDS=0
-[ -n "${train_set}" ] || { echo "$0: --train_set is required" >&2; exit 2; }
-[ -n "${valid_set}" ] || { echo "$0: --valid_set is required" >&2; exit 2; }
-[ -n "${test_sets}" ] || { echo "$0: --test_sets is required" >&2; exit 2; }
+check_common_options
 [ "${feats_type}" = fbank ] || { echo "$0: --feats_type ${feats_type}: only 'fbank' is implemented" >&2; exit 2; }
-[ -z "${fbank_conf}" ] || [ -f "${fbank_conf}" ] || { echo "$0: --fbank_conf ${fbank_conf}: no such file" >&2; exit 2; }
-[ -z "${init_llm}" ] || [ -f "${init_llm}/config.json" ] || { echo "$0: --init_llm ${init_llm}: no config.json there; give a Hugging Face model directory" >&2; exit 2; }
-
-# How every training stage runs: the job runner's resources, then one process or torchrun (utils/launch_train.sh).
-train_job_opts=(--gpu "${ngpu}" --num-nodes "${num_nodes}" --num-threads "${train_threads}")
-train_launch=(utils/launch_train.sh --python "${python}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --nproc "${train_nproc}")
+set_train_launch
 
 # Every set that gets features, in order; the RL pool needs them too (its audio is the RL prompt).
 # shellcheck disable=SC2206  # test_sets is a space-separated list by design
 all_sets=("${train_set}" "${valid_set}" ${test_sets} ${rl_set})
 feats_dir=${dumpdir}/${feats_type}
 
-# Record the invocation, ESPnet style: a script that reruns it from this dir (extra args are appended,
-# e.g. `bash exp/run_<date>.sh --stage 5`).
-mkdir -p "${expdir}"
-run_log=${expdir}/run_$(date '+%Y%m%dT%H%M%S').sh
-{
-    echo "#!/usr/bin/env bash"
-    echo "# $(date '+%Y-%m-%dT%H:%M:%S') on $(hostname): the command that ran; extra arguments are appended."
-    echo "cd \"\$(dirname \"\$0\")/..\" && ${run_args}\"\$@\""
-} > "${run_log}"
-chmod +x "${run_log}"
-log "$0 ${run_args#* } (recorded in ${run_log})"
-
-# True when <dst> holds feats for exactly what <src> describes: the data files are identical copies
-# and make_fbank.sh finished (feats.scp and utt2num_frames cover every utterance).
-feats_up_to_date() {
-    local src=$1 dst=$2 f
-    [ -s "${dst}/feats.scp" ] && [ -s "${dst}/utt2num_frames" ] || return 1
-    for f in wav.scp text utt2spk spk2utt segments; do
-        if [ -f "${src}/${f}" ] || [ -f "${dst}/${f}" ]; then
-            cmp -s "${src}/${f}" "${dst}/${f}" || return 1
-        fi
-    done
-    cmp -s <(cut -d' ' -f1 "${dst}/feats.scp") <(cut -d' ' -f1 "${src}/wav.scp")
-}
+record_run
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: data preparation: local/data.sh ${local_data_opts} -> data/{$(IFS=,; echo "${all_sets[*]}")}"
-    # shellcheck disable=SC2086  # local_data_opts is a list of options
-    local/data.sh ${local_data_opts}
-    for dset in "${all_sets[@]}"; do
-        [ -f "data/${dset}/wav.scp" ] || { echo "$0: stage 1: local/data.sh did not write data/${dset}/wav.scp" >&2; exit 1; }
-    done
+    prepare_data "${all_sets[@]}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: ${feats_type} features: data/<set> -> ${feats_dir}/<set>/feats.scp; CMVN -> ${feats_dir}/${train_set}/cmvn.ark"
-    fbank_opts=()
-    [ -n "${fbank_conf}" ] && fbank_opts=(--fbank_conf "${fbank_conf}")
-    for dset in "${all_sets[@]}"; do
-        src=data/${dset}
-        dst=${feats_dir}/${dset}
-        [ -f "${src}/wav.scp" ] || { echo "$0: stage 2: ${src}/wav.scp: no such file; run stage 1" >&2; exit 1; }
-        if feats_up_to_date "${src}" "${dst}"; then
-            log "  ${dst}: features up to date, skipping"
-            continue
-        fi
-        # A fresh copy of the data dir (Kaldi's copy_data_dir.sh): old features must not survive a change.
-        rm -rf "${dst}"
-        mkdir -p "${dst}"
-        for f in "${src}"/*; do
-            [ -f "${f}" ] && cp "${f}" "${dst}/"
-        done
-        utils/make_fbank.sh --nj "${nj}" --cmd "${train_cmd}" "${fbank_opts[@]}" \
-            "${dst}" "${expdir}/make_fbank/${dset}" "${dst}/data"
-    done
+    make_fbank_sets "${feats_dir}" "${all_sets[@]}"
     cmvn=${feats_dir}/${train_set}/cmvn.ark
     if [ -s "${cmvn}" ] && [ "${cmvn}" -nt "${feats_dir}/${train_set}/feats.scp" ]; then
         log "  ${cmvn}: up to date, skipping"
@@ -185,19 +131,13 @@ fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: validation of data/<set> (--no-feats) and ${feats_dir}/<set> for: ${all_sets[*]}"
-    for dset in "${all_sets[@]}"; do
-        utils/validate_data_dir.sh --no-feats "data/${dset}"
-        utils/validate_data_dir.sh "${feats_dir}/${dset}"
-    done
+    validate_sets "${feats_dir}" "${all_sets[@]}"
     [ -s "${feats_dir}/${train_set}/cmvn.ark" ] || { echo "$0: stage 3: ${feats_dir}/${train_set}/cmvn.ark missing; run stage 2" >&2; exit 1; }
 fi
 
 bpedir=data/token_list/${token_type}${nbpe}
 bpemodel=${bpedir}/bpe.model
-if [ -z "${asr_tag}" ] && [ -n "${asr_config}" ]; then
-    asr_tag=$(basename "${asr_config}" .yaml)   # ESPnet naming: conf/train_asr.yaml -> exp/asr_train_asr
-fi
-asr_exp=${expdir}/asr_${asr_tag:-default}
+asr_exp=${expdir}/asr_$(tag_of "${asr_tag}" "${asr_config}")
 inference_tag=beam${beam_size}
 [ "${inference_mode}" = ctc ] && inference_tag=ctc
 decode_sets=(${test_sets})
@@ -218,15 +158,8 @@ done
 # What the RL curve PNGs show (train: rollout rewards and stats; valid: dev greedy WER and error types).
 rl_curve_metrics=reward,reward_accuracy,reward_hallucination,reward_keywords,frac_reward_zero_std,kl,entropy,completion_len,wer,ins,del,sub
 
-# The weights an experiment decodes with: the best-N average its config.yaml asks for, else its latest checkpoint.
-rl_weights() {
-    ${python} -m audiorl.bin.final_weights "$1" || true  # its stderr says why when there is none
-}
 # True when <dir>/<file> has one line per utterance of <data>/feats.scp and is newer than <model>.
-rl_up_to_date() {
-    local f=$1/$2 data=$3 model=$4
-    [ -s "${f}" ] && [ "$(wc -l < "${f}")" -eq "$(wc -l < "${data}/feats.scp")" ] && [ "${f}" -nt "${model}" ]
-}
+rl_up_to_date() { same_count "$1/$2" "$3/feats.scp" && newer_than "$1/$2" "$4"; }
 
 sft_opts=()
 [ -n "${init_llm}" ] && sft_opts=(--model.init_llm "${init_llm}")
@@ -260,13 +193,28 @@ fi
 
 # True when <decode-dir>/text has a line per utterance of <data-dir> and is newer than the model it came from.
 decode_up_to_date() {
-    local dir=$1 data=$2 f
-    [ -s "${dir}/text" ] || return 1
-    [ "$(wc -l < "${dir}/text")" -eq "$(wc -l < "${data}/feats.scp")" ] || return 1
-    for f in "${asr_exp}/config.yaml" "${asr_exp}"/valid.loss.ave*_best.safetensors "${asr_exp}/checkpoints/latest"; do
-        [ -e "${f}" ] && [ "${f}" -nt "${dir}/text" ] && return 1
-    done
-    return 0
+    same_count "$1/text" "$2/feats.scp" && newer_than "$1/text" "${asr_exp}/config.yaml" \
+        "${asr_exp}"/valid.loss.ave*_best.safetensors "${asr_exp}/checkpoints/latest"
+}
+
+# decode_into <dir> <feats-dir> <asr_decode options>...: <dir>/text (+ rtf.json) from ${inference_nj} jobs of
+# audiorl.bin.asr_decode with ${asr_exp}'s model config and CMVN (logs: <dir>/log/decode.JOB.log).
+decode_into() {
+    local dir=$1 data=$2
+    shift 2
+    rm -rf "${dir}/split"
+    ${decode_cmd} JOB=1:"${inference_nj}" "${dir}/log/decode.JOB.log" \
+        ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --data_dir "${data}" \
+            --out_dir "${dir}/split/JOB" --split "JOB/${inference_nj}" "$@"
+    ${python} -m audiorl.bin.merge_decode "${dir}" --nj "${inference_nj}" --data_dir "${data}"
+}
+# score_decode_dir <set> <dir>: WER/CER (${score_unit}) and keyword recall of <dir>/text against data/<set>
+# -> <dir>/score_<unit>/result.{txt,json}.
+score_decode_dir() {
+    local opts=()
+    [ -f "data/$1/keywords" ] && opts+=(--keywords "data/$1/keywords")
+    ${python} -m audiorl.bin.score --ref "data/$1/text" --hyp "$2/text" --unit "${score_unit}" \
+        --utt2spk "data/$1/utt2spk" "${opts[@]}" --out "$2/score_${score_unit}"
 }
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
@@ -277,12 +225,8 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             log "  ${_dir}/text: complete, skipping"
             continue
         fi
-        rm -rf "${_dir}/split"
         # shellcheck disable=SC2086  # inference_args is a list of options
-        ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/decode.JOB.log" \
-            ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --data_dir "${feats_dir}/${dset}" \
-                --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" --mode "${inference_mode}" --beam_size "${beam_size}" ${inference_args}
-        ${python} -m audiorl.bin.merge_decode "${_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${dset}"
+        decode_into "${_dir}" "${feats_dir}/${dset}" --mode "${inference_mode}" --beam_size "${beam_size}" ${inference_args}
     done
 fi
 
@@ -291,10 +235,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     for dset in "${decode_sets[@]}"; do
         _dir=${asr_exp}/decode_${dset}_${inference_tag}
         [ -s "${_dir}/text" ] || { echo "$0: stage 7: ${_dir}/text missing; run stage 6" >&2; exit 1; }
-        _opts=()
-        [ -f "data/${dset}/keywords" ] && _opts+=(--keywords "data/${dset}/keywords")
-        ${python} -m audiorl.bin.score --ref "data/${dset}/text" --hyp "${_dir}/text" --unit "${score_unit}" \
-            --utt2spk "data/${dset}/utt2spk" "${_opts[@]}" --out "${_dir}/score_${score_unit}"
+        score_decode_dir "${dset}" "${_dir}"
     done
 fi
 
@@ -306,17 +247,13 @@ fi
 # ---- Stages 9-14: RL (GRPO) on ${rl_set} -----------------------------------------------------------
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     [ -n "${rl_set}" ] || { echo "$0: stage 9 needs --rl_set (the RL prompt pool)" >&2; exit 2; }
-    _model=$(rl_weights "${asr_exp}")
+    _model=$(final_weights "${asr_exp}")
     [ -n "${_model}" ] || { echo "$0: stage 9: ${asr_exp} has no model; run stage 5" >&2; exit 1; }
     log "Stage 9: decoding ${feats_dir}/${rl_set} with ${_model}: greedy + ${rl_sample_k} samples at T=${rl_sample_temperature} -> ${rl_decode_dir}"
     if rl_up_to_date "${rl_decode_dir}" text "${feats_dir}/${rl_set}" "${_model}"; then
         log "  ${rl_decode_dir}/text: complete, skipping"
     else
-        rm -rf "${rl_decode_dir}/split"
-        ${decode_cmd} JOB=1:"${inference_nj}" "${rl_decode_dir}/log/decode.JOB.log" \
-            ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --data_dir "${feats_dir}/${rl_set}" \
-                --out_dir "${rl_decode_dir}/split/JOB" --split "JOB/${inference_nj}" --beam_size 1
-        ${python} -m audiorl.bin.merge_decode "${rl_decode_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${rl_set}"
+        decode_into "${rl_decode_dir}" "${feats_dir}/${rl_set}" --beam_size 1
     fi
     if [ "${rl_sample_k}" -gt 0 ]; then
         if rl_up_to_date "${rl_decode_dir}" samples.jsonl "${feats_dir}/${rl_set}" "${_model}"; then
@@ -371,7 +308,7 @@ if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
     log "Stage 12: decoding (${inference_tag}) of ${decode_sets[*]} with ${#rl_names[@]} GRPO models"
     for _n in "${rl_names[@]}"; do
         _exp=${expdir}/grpo_${_n}
-        _model=$(rl_weights "${_exp}")
+        _model=$(final_weights "${_exp}")
         [ -n "${_model}" ] || { echo "$0: stage 12: ${_exp} has no model; run stage 11" >&2; exit 1; }
         for dset in "${decode_sets[@]}"; do
             _dir=${_exp}/decode_${dset}_${inference_tag}
@@ -379,14 +316,9 @@ if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
                 log "  ${_dir}/text: complete, skipping"
                 continue
             fi
-            rm -rf "${_dir}/split"
             # The SFT experiment gives the model config and CMVN; the GRPO run only changed the weights.
             # shellcheck disable=SC2086  # inference_args is a list of options
-            ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/decode.JOB.log" \
-                ${python} -m audiorl.bin.asr_decode --exp_dir "${asr_exp}" --checkpoint "${_model}" \
-                    --data_dir "${feats_dir}/${dset}" --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" \
-                    --beam_size "${beam_size}" ${inference_args}
-            ${python} -m audiorl.bin.merge_decode "${_dir}" --nj "${inference_nj}" --data_dir "${feats_dir}/${dset}"
+            decode_into "${_dir}" "${feats_dir}/${dset}" --checkpoint "${_model}" --beam_size "${beam_size}" ${inference_args}
         done
     done
 fi
@@ -397,10 +329,7 @@ if [ "${stage}" -le 13 ] && [ "${stop_stage}" -ge 13 ]; then
         for dset in "${decode_sets[@]}"; do
             _dir=${expdir}/grpo_${_n}/decode_${dset}_${inference_tag}
             [ -s "${_dir}/text" ] || { echo "$0: stage 13: ${_dir}/text missing; run stage 12" >&2; exit 1; }
-            _opts=()
-            [ -f "data/${dset}/keywords" ] && _opts+=(--keywords "data/${dset}/keywords")
-            ${python} -m audiorl.bin.score --ref "data/${dset}/text" --hyp "${_dir}/text" --unit "${score_unit}" \
-                --utt2spk "data/${dset}/utt2spk" "${_opts[@]}" --out "${_dir}/score_${score_unit}"
+            score_decode_dir "${dset}" "${_dir}"
         done
     done
 fi

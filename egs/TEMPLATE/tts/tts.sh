@@ -28,10 +28,6 @@
 set -euo pipefail
 export LC_ALL=C
 
-log() {
-    local fname=${BASH_SOURCE[1]##*/}
-    echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*" >&2
-}
 # The command line as given (quoted), recorded in exp/run_<date>.sh once the options are valid.
 printf -v run_args '%q ' "$0" "$@"
 
@@ -111,6 +107,8 @@ Runs stages \${stage}..\${stop_stage} of the TTS recipe (see the header of this 
 e.g.: $0 --train_set train --valid_set dev --test_sets test --stage 7 --lm_args \"--train.max_steps 100\""
 
 . utils/parse_options.sh
+# log, the set-up and the data/feature stage bodies shared with asr.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common/stages.sh"
 
 if [ $# -ne 0 ]; then
     echo "$0: unexpected arguments: $*" >&2
@@ -122,18 +120,11 @@ fi
 . ./cmd.sh
 
 SECONDS=0
-[ -n "${train_set}" ] || { echo "$0: --train_set is required" >&2; exit 2; }
-[ -n "${valid_set}" ] || { echo "$0: --valid_set is required" >&2; exit 2; }
-[ -n "${test_sets}" ] || { echo "$0: --test_sets is required" >&2; exit 2; }
-[ -z "${fbank_conf}" ] || [ -f "${fbank_conf}" ] || { echo "$0: --fbank_conf ${fbank_conf}: no such file" >&2; exit 2; }
+check_common_options
 if [ -n "${token_dir}" ] && [ "${codebook_size}" -le 0 ]; then
     echo "$0: --token_dir ${token_dir} needs --codebook_size N (ids of those tokens lie in [0, N))" >&2; exit 2
 fi
-[ -z "${init_llm}" ] || [ -f "${init_llm}/config.json" ] || { echo "$0: --init_llm ${init_llm}: no config.json there; give a Hugging Face model directory" >&2; exit 2; }
-
-# How every training stage runs: the job runner's resources, then one process or torchrun (utils/launch_train.sh).
-train_job_opts=(--gpu "${ngpu}" --num-nodes "${num_nodes}" --num-threads "${train_threads}")
-train_launch=(utils/launch_train.sh --python "${python}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --nproc "${train_nproc}")
+set_train_launch
 lm_init_opts=()
 [ -n "${init_llm}" ] && lm_init_opts=(--model.init_llm "${init_llm}")
 
@@ -145,7 +136,6 @@ feats_dir=${dumpdir}/fbank
 spk_dir=${dumpdir}/spk_embed
 synth_spk_set=${synth_spk_set:-${train_set}}
 
-tag_of() { [ -n "$1" ] && echo "$1" || basename "${2:-default}" .yaml; }
 tokenizer_exp=${expdir}/tokenizer_$(tag_of "${tokenizer_tag}" "${tokenizer_config}")
 lm_exp=${expdir}/tts_lm_$(tag_of "${lm_tag}" "${lm_config}")
 t2m_exp=${expdir}/token2mel_$(tag_of "${t2m_tag}" "${t2m_config}")
@@ -168,63 +158,17 @@ else
     codebook_opts=(--data.tokenizer_exp "${tokenizer_exp}")
 fi
 
-mkdir -p "${expdir}"
-run_log=${expdir}/run_$(date '+%Y%m%dT%H%M%S').sh
-{
-    echo "#!/usr/bin/env bash"
-    echo "# $(date '+%Y-%m-%dT%H:%M:%S') on $(hostname): the command that ran; extra arguments are appended."
-    echo "cd \"\$(dirname \"\$0\")/..\" && ${run_args}\"\$@\""
-} > "${run_log}"
-chmod +x "${run_log}"
-log "$0 ${run_args#* } (recorded in ${run_log})"
-
-# The weights a training stage ended with (empty if none).
-final_weights() { ${python} -m audiorl.bin.final_weights "$1" 2>/dev/null || true; }
-# True when <file> exists, is non-empty, and is newer than every other argument that exists.
-newer_than() {
-    local f=$1 x
-    shift
-    [ -s "${f}" ] || return 1
-    for x in "$@"; do
-        [ -e "${x}" ] && [ "${x}" -nt "${f}" ] && return 1
-    done
-    return 0
-}
-# Same number of lines in two tables.
-same_count() { [ -s "$1" ] && [ -s "$2" ] && [ "$(wc -l < "$1")" -eq "$(wc -l < "$2")" ]; }
+record_run
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: data preparation: local/data.sh ${local_data_opts} -> data/{$(IFS=,; echo "${all_sets[*]}")}"
-    # shellcheck disable=SC2086  # local_data_opts is a list of options
-    local/data.sh ${local_data_opts}
-    for dset in "${all_sets[@]}"; do
-        [ -f "data/${dset}/wav.scp" ] || { echo "$0: stage 1: local/data.sh did not write data/${dset}/wav.scp" >&2; exit 1; }
-    done
+    prepare_data "${all_sets[@]}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: fbank of the speech tokenizer's input: data/<set> -> ${feats_dir}/<set>/feats.scp, then validation"
-    fbank_opts=()
-    [ -n "${fbank_conf}" ] && fbank_opts=(--fbank_conf "${fbank_conf}")
-    for dset in "${all_sets[@]}"; do
-        src=data/${dset}
-        dst=${feats_dir}/${dset}
-        [ -f "${src}/wav.scp" ] || { echo "$0: stage 2: ${src}/wav.scp: no such file; run stage 1" >&2; exit 1; }
-        if [ -s "${dst}/feats.scp" ] && cmp -s "${src}/wav.scp" "${dst}/wav.scp" && cmp -s "${src}/text" "${dst}/text" \
-            && same_count "${dst}/feats.scp" "${src}/wav.scp"; then
-            log "  ${dst}: features up to date, skipping"
-        else
-            rm -rf "${dst}"   # a fresh copy of the data dir: old features must not survive a change
-            mkdir -p "${dst}"
-            for f in "${src}"/*; do
-                [ -f "${f}" ] && cp "${f}" "${dst}/"
-            done
-            utils/make_fbank.sh --nj "${nj}" --cmd "${train_cmd}" "${fbank_opts[@]}" \
-                "${dst}" "${expdir}/make_fbank/${dset}" "${dst}/data"
-        fi
-        utils/validate_data_dir.sh --no-feats "${src}"
-        utils/validate_data_dir.sh "${dst}"
-    done
+    make_fbank_sets "${feats_dir}" "${all_sets[@]}"
+    validate_sets "${feats_dir}" "${all_sets[@]}"
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then

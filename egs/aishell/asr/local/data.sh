@@ -42,16 +42,8 @@ if [ "${download}" = true ]; then
     local/download.sh --datadir "${datadir}"
 fi
 
-log "Preparing data/ from ${datadir} (rl_pool: ${rl_pool_utts} train utterances)"
+log "Preparing and validating data/ from ${datadir} (rl_pool: ${rl_pool_utts} train utterances)"
 python -m audiorl.bin.prepare_corpus --corpus aishell --datadir "${datadir}" --out data \
     --train_subsets train --dev_subsets dev --test_subsets test \
-    --rl_pool_utts "${rl_pool_utts}" --seed "${seed}" --on_mismatch "${on_mismatch}" --nj "${nj}"
-
-sets="train dev test"
-[ "${rl_pool_utts}" -gt 0 ] && sets+=" rl_pool"
-validate_opts=(--no-feats)
-[ "${check_audio}" = true ] && validate_opts+=(--check-audio)
-for x in ${sets}; do
-    utils/validate_data_dir.sh "${validate_opts[@]}" "data/${x}"
-done
-log "Successfully prepared data/{$(echo ${sets} | tr ' ' ',')}"
+    --rl_pool_utts "${rl_pool_utts}" --seed "${seed}" --on_mismatch "${on_mismatch}" \
+    --check_audio "${check_audio}" --nj "${nj}"

@@ -2,9 +2,9 @@
 # Download and extract AISHELL-1 (openslr.org/33) into <datadir>/data_aishell (and resource_aishell).
 # data_aishell.tgz holds one archive per speaker (data_aishell/wav/S*.tar.gz); they are extracted too, into
 # data_aishell/wav/{train,dev,test}/<speaker>/, and deleted once extracted (the Kaldi recipe's way).
-# Resumable: wget -c (or curl -C -) continues a partial download. Every archive is checked against its
-# official md5 before extraction. Idempotent: an extracted archive gets <datadir>/.<name>.complete and is
-# skipped on a rerun. Not run by the tests (no network there).
+# Each .tgz goes through utils/download_and_untar.sh: resumable (wget -c or curl -C -), checked against its
+# official md5 before extraction, and skipped on a rerun once extracted (<datadir>/.<name>.complete).
+# The tests run it with a fake wget (no network there).
 set -euo pipefail
 
 log() {
@@ -38,49 +38,20 @@ declare -A md5=(
     [resource_aishell]=957d480a0fcac85fc18e550756f624e5
 )
 
-# fetch <url> <file>: resumes a partial file; wget if installed, else curl.
-fetch() {
-    if command -v wget > /dev/null; then
-        wget --continue --tries 5 --progress=dot:giga -O "$2" "$1"
-    elif command -v curl > /dev/null; then
-        curl --fail --location --retry 5 --continue-at - -o "$2" "$1"
-    else
-        echo "$0: neither wget nor curl is installed; install one (apt-get install wget)" >&2
-        exit 1
-    fi
-}
-
-mkdir -p "${datadir}"
 for name in ${archives//,/ }; do
     [ -n "${md5[${name}]:-}" ] || { echo "$0: unknown archive '${name}'; choose from: ${!md5[*]}" >&2; exit 2; }
-    done_mark=${datadir}/.${name}.complete
-    if [ -f "${done_mark}" ]; then
-        log "${name}: already extracted (${done_mark}), skipping"
-        continue
-    fi
-    archive=${datadir}/${name}.tgz
-    # A complete archive is not fetched again (curl fails on a range past the end of the file).
-    if [ ! -f "${archive}" ] || [ "$(md5sum "${archive}" | cut -d' ' -f1)" != "${md5[${name}]}" ]; then
-        log "${name}: downloading ${url_base}/${name}.tgz -> ${archive}"
-        fetch "${url_base}/${name}.tgz" "${archive}"
-    fi
-    sum=$(md5sum "${archive}" | cut -d' ' -f1)
-    if [ "${sum}" != "${md5[${name}]}" ]; then
-        echo "$0: ${archive}: md5 ${sum}, expected ${md5[${name}]}: the file is corrupt or was cut short by the" \
-             "server; delete it and rerun (a rerun resumes a partial file but cannot repair a corrupt one)" >&2
-        exit 1
-    fi
-    log "${name}: md5 OK, extracting into ${datadir}"
-    tar -xzf "${archive}" -C "${datadir}"
+done
+for name in ${archives//,/ }; do
+    utils/download_and_untar.sh --md5 "${md5[${name}]}" --remove_archive "${remove_archive}" \
+        "${url_base}/${name}.tgz" "${datadir}/${name}.tgz" "${datadir}"
     if [ "${name}" = data_aishell ]; then
-        # One archive per speaker; each unpacks to {train,dev,test}/<speaker>/ (a rerun after a crash redoes them all).
+        # One archive per speaker; each unpacks to {train,dev,test}/<speaker>/ and is deleted once extracted, so a
+        # rerun after a crash extracts only the ones left.
         for spk_archive in "${datadir}"/data_aishell/wav/*.tar.gz; do
             [ -e "${spk_archive}" ] || continue
             tar -xzf "${spk_archive}" -C "${datadir}/data_aishell/wav"
             rm -f "${spk_archive}"
         done
     fi
-    touch "${done_mark}"
-    [ "${remove_archive}" = true ] && rm -f "${archive}"
 done
 log "Done: ${archives} in ${datadir}"

@@ -45,16 +45,8 @@ if [ "${download}" = true ]; then
     local/download.sh --datadir "${datadir}" --subsets "${_all}"
 fi
 
-log "Preparing data/ from ${datadir} (train: ${train_subsets}; dev: ${dev_subsets}; test: ${test_subsets}; rl_pool: ${rl_pool_utts})"
+log "Preparing and validating data/ from ${datadir} (train: ${train_subsets}; dev: ${dev_subsets}; test: ${test_subsets}; rl_pool: ${rl_pool_utts})"
 python -m audiorl.bin.prepare_corpus --corpus librispeech --datadir "${datadir}" --out data \
     --train_subsets "${train_subsets}" --dev_subsets "${dev_subsets}" --test_subsets "${test_subsets}" \
-    --rl_pool_utts "${rl_pool_utts}" --seed "${seed}" --on_mismatch "${on_mismatch}" --nj "${nj}"
-
-sets="train dev $(echo "${test_subsets}" | tr ',-' ' _')"
-[ "${rl_pool_utts}" -gt 0 ] && sets+=" rl_pool"
-validate_opts=(--no-feats)
-[ "${check_audio}" = true ] && validate_opts+=(--check-audio)
-for x in ${sets}; do
-    utils/validate_data_dir.sh "${validate_opts[@]}" "data/${x}"
-done
-log "Successfully prepared data/{$(echo ${sets} | tr ' ' ',')}"
+    --rl_pool_utts "${rl_pool_utts}" --seed "${seed}" --on_mismatch "${on_mismatch}" \
+    --check_audio "${check_audio}" --nj "${nj}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Download and extract LibriSpeech subsets (openslr.org/12) into <datadir>/LibriSpeech/<subset>.
-# Resumable: wget -c (or curl -C -) continues a partial archive. Every archive is checked against its
-# official md5 before extraction. Idempotent: an extracted subset gets <datadir>/LibriSpeech/<subset>/.complete
-# and is skipped on a rerun. Not run by the tests (no network there).
+# Each archive goes through utils/download_and_untar.sh: resumable (wget -c or curl -C -), checked against its
+# official md5 before extraction, and skipped on a rerun once extracted (<datadir>/LibriSpeech/<subset>/.complete).
+# The tests run it with a fake wget (no network there).
 set -euo pipefail
 
 log() {
@@ -42,41 +42,12 @@ declare -A md5=(
     [train-other-500]=d1a0fd59409feb2c614ce4d30c387708
 )
 
-# fetch <url> <file>: resumes a partial file; wget if installed, else curl.
-fetch() {
-    if command -v wget > /dev/null; then
-        wget --continue --tries 5 --progress=dot:giga -O "$2" "$1"
-    elif command -v curl > /dev/null; then
-        curl --fail --location --retry 5 --continue-at - -o "$2" "$1"
-    else
-        echo "$0: neither wget nor curl is installed; install one (apt-get install wget)" >&2
-        exit 1
-    fi
-}
-
-mkdir -p "${datadir}"
 for subset in ${subsets//,/ }; do
     [ -n "${md5[${subset}]:-}" ] || { echo "$0: unknown subset '${subset}'; choose from: ${!md5[*]}" >&2; exit 2; }
-    done_mark=${datadir}/LibriSpeech/${subset}/.complete
-    if [ -f "${done_mark}" ]; then
-        log "${subset}: already extracted (${done_mark}), skipping"
-        continue
-    fi
-    archive=${datadir}/${subset}.tar.gz
-    # A complete archive is not fetched again (curl fails on a range past the end of the file).
-    if [ ! -f "${archive}" ] || [ "$(md5sum "${archive}" | cut -d' ' -f1)" != "${md5[${subset}]}" ]; then
-        log "${subset}: downloading ${url_base}/${subset}.tar.gz -> ${archive}"
-        fetch "${url_base}/${subset}.tar.gz" "${archive}"
-    fi
-    sum=$(md5sum "${archive}" | cut -d' ' -f1)
-    if [ "${sum}" != "${md5[${subset}]}" ]; then
-        echo "$0: ${archive}: md5 ${sum}, expected ${md5[${subset}]}: the file is corrupt or was cut short by the" \
-             "server; delete it and rerun (a rerun resumes a partial file but cannot repair a corrupt one)" >&2
-        exit 1
-    fi
-    log "${subset}: md5 OK, extracting into ${datadir}"
-    tar -xzf "${archive}" -C "${datadir}"
-    touch "${done_mark}"
-    [ "${remove_archive}" = true ] && rm -f "${archive}"
+done
+for subset in ${subsets//,/ }; do
+    utils/download_and_untar.sh --md5 "${md5[${subset}]}" --remove_archive "${remove_archive}" \
+        --done_mark "${datadir}/LibriSpeech/${subset}/.complete" \
+        "${url_base}/${subset}.tar.gz" "${datadir}/${subset}.tar.gz" "${datadir}"
 done
 log "Done: ${subsets} in ${datadir}/LibriSpeech"

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Download and extract LibriTTS subsets (openslr.org/60) into <datadir>/LibriTTS/<subset>.
-# Resumable: wget -c (or curl -C -) continues a partial archive. Every archive is checked against the md5 in
-# --md5_file before extraction; that file ships without values (see it), so fill it in or pass --check_md5 false.
-# Idempotent: an extracted subset gets <datadir>/LibriTTS/<subset>/.complete and is skipped on a rerun.
-# Not run by the tests (no network there).
+# Each archive goes through utils/download_and_untar.sh: resumable (wget -c or curl -C -), checked against the md5
+# in --md5_file before extraction (that file ships without values, see it: fill it in or pass --check_md5 false),
+# and skipped on a rerun once extracted (<datadir>/LibriTTS/<subset>/.complete). The tests run it with a fake wget.
 set -euo pipefail
 
 log() {
@@ -40,18 +39,6 @@ expected_md5() {
     awk -v a="$1" '!/^#/ && NF == 2 && ($2 == a || $2 == "*" a) { print $1; exit }' "${md5_file}"
 }
 
-# fetch <url> <file>: resumes a partial file; wget if installed, else curl.
-fetch() {
-    if command -v wget > /dev/null; then
-        wget --continue --tries 5 --progress=dot:giga -O "$2" "$1"
-    elif command -v curl > /dev/null; then
-        curl --fail --location --retry 5 --continue-at - -o "$2" "$1"
-    else
-        echo "$0: neither wget nor curl is installed; install one (apt-get install wget)" >&2
-        exit 1
-    fi
-}
-
 # Check every md5 first: a missing value must not surface after hours of downloading.
 for subset in ${subsets//,/ }; do
     [[ " ${known} " == *" ${subset} "* ]] || { echo "$0: unknown subset '${subset}'; choose from: ${known}" >&2; exit 2; }
@@ -62,32 +49,9 @@ for subset in ${subsets//,/ }; do
     fi
 done
 
-mkdir -p "${datadir}"
 for subset in ${subsets//,/ }; do
-    done_mark=${datadir}/LibriTTS/${subset}/.complete
-    if [ -f "${done_mark}" ]; then
-        log "${subset}: already extracted (${done_mark}), skipping"
-        continue
-    fi
-    archive=${datadir}/${subset}.tar.gz
-    want=$(expected_md5 "${subset}.tar.gz")
-    # A complete archive is not fetched again (curl fails on a range past the end of the file).
-    if [ ! -f "${archive}" ] || [ -z "${want}" ] || [ "$(md5sum "${archive}" | cut -d' ' -f1)" != "${want}" ]; then
-        log "${subset}: downloading ${url_base}/${subset}.tar.gz -> ${archive}"
-        fetch "${url_base}/${subset}.tar.gz" "${archive}"
-    fi
-    if [ "${check_md5}" = true ]; then
-        sum=$(md5sum "${archive}" | cut -d' ' -f1)
-        if [ "${sum}" != "${want}" ]; then
-            echo "$0: ${archive}: md5 ${sum}, expected ${want} (${md5_file}): the file is corrupt or was cut short by" \
-                 "the server; delete it and rerun (a rerun resumes a partial file but cannot repair a corrupt one)" >&2
-            exit 1
-        fi
-        log "${subset}: md5 OK"
-    fi
-    log "${subset}: extracting into ${datadir}"
-    tar -xzf "${archive}" -C "${datadir}"
-    touch "${done_mark}"
-    [ "${remove_archive}" = true ] && rm -f "${archive}"
+    utils/download_and_untar.sh --md5 "$(expected_md5 "${subset}.tar.gz")" --check_md5 "${check_md5}" \
+        --remove_archive "${remove_archive}" --done_mark "${datadir}/LibriTTS/${subset}/.complete" \
+        "${url_base}/${subset}.tar.gz" "${datadir}/${subset}.tar.gz" "${datadir}"
 done
 log "Done: ${subsets} in ${datadir}/LibriTTS"
