@@ -1,10 +1,13 @@
 """Pretrained LLM initialisation (model.init_llm) and export to Hugging Face format (audiorl.bin.export_hf), on a
-tiny random Qwen2 + WordLevel tokenizer.json written here with transformers / tokenizers (nothing is downloaded)."""
+tiny random Qwen2 + WordLevel tokenizer.json written with transformers / tokenizers (tests/hf_tiny.py; nothing is
+downloaded)."""
 
 import json
 import pickle
 import shutil
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import kaldiio
 import numpy as np
@@ -28,32 +31,12 @@ from audiorl.tasks.asr import ASRTask, ASRTokens, ASRTrainConfig, FeatsData, loa
 from audiorl.tasks.hf_export import export_experiment, load_hf_export  # noqa: E402
 from audiorl.train.trainer import Trainer  # noqa: E402
 
-WORDS = "the cat sat on a mat and then it ran to the big red barn near old town".split()
-PAD_ROWS = 3  # the pretrained embedding has rows no tokenizer id reaches (as Qwen2.5: 151665 ids, 151936 rows)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from hf_tiny import WORDS, write_hf_dir  # noqa: E402
+
 LOOP = ["--train.max_steps", "2", "--train.log_interval", "1", "--train.valid_interval", "2", "--train.save_interval",
         "2", "--train.progress_bar", "false", "--train.tensorboard", "false", "--train.scheduler.warmup_steps", "1",
         "--train.batch_size", "3"]
-
-
-def write_hf_dir(d, tie: bool = True, seed: int = 0):
-    """A tiny random Qwen2ForCausalLM (save_pretrained, safetensors) + a WordLevel tokenizer.json in ``d``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator([" ".join(WORDS)] * 3, trainers.WordLevelTrainer(special_tokens=["[UNK]", "<|endoftext|>"]))
-    d.mkdir(parents=True, exist_ok=True)
-    tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(seed)
-    cfg = transformers.Qwen2Config(vocab_size=tok.get_vocab_size() + PAD_ROWS, hidden_size=32, intermediate_size=64,
-                                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                   max_position_embeddings=512, tie_word_embeddings=tie, rope_theta=1e4)
-    model = transformers.Qwen2ForCausalLM(cfg).eval()
-    with torch.no_grad():  # HF init has unit norms and zero biases: make every tensor matter
-        for name, p in model.named_parameters():
-            p.copy_(torch.randn_like(p) * 0.3 + (1.0 if p.dim() == 1 and not name.endswith("bias") else 0.0))
-    model.save_pretrained(d, safe_serialization=True)
-    return model, tok.get_vocab_size()
 
 
 @pytest.fixture(scope="module")
