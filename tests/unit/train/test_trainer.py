@@ -145,10 +145,11 @@ def test_max_time_stops_cleanly_with_checkpoint_and_rerun_is_a_noop(tmp_path):
     exp = tmp_path / "timed"
     cfg = _cfg(exp, "--train.max_steps=0", "--train.max_time_minutes=0.01", "--train.scheduler.decay=noam",
                "--sleep_s=0.03", "--train.save_interval=1000")
-    t0 = time.time()
     out = _fit(cfg)
-    assert out["stop_reason"] == "max_time_minutes" and time.time() - t0 < 5
-    assert out["checkpoint"].endswith(f"step_{out['step']}") and out["step"] > 3
+    # Each step sleeps 0.03 s, so a 0.6 s budget allows at most 20 steps: a count, not a wall-clock bound (the
+    # checkpoint write after the stop can take seconds on a loaded machine, CI included).
+    assert out["stop_reason"] == "max_time_minutes" and 3 < out["step"] <= 0.01 * 60 / 0.03
+    assert out["checkpoint"].endswith(f"step_{out['step']}")
     again = _fit(cfg)
     assert again["step"] == out["step"] and again["stop_reason"] == "max_time_minutes"
 
