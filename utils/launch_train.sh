@@ -50,7 +50,9 @@ else
     [ -n "${SLURM_JOB_ID:-}" ] && [ -z "${SLURM_STEP_ID:-}" ] && in_slurm=true
     addr=${MASTER_ADDR:-}
     if [ -z "${addr}" ] && [ "${in_slurm}" = true ]; then
-        addr=$(scontrol show hostnames "${SLURM_JOB_NODELIST}" | head -n 1)
+        # Not `| head -n 1`: head exits early, scontrol dies of SIGPIPE and pipefail fails the script.
+        hosts=$(scontrol show hostnames "${SLURM_JOB_NODELIST}")
+        addr=${hosts%%$'\n'*}
     fi
     [ -n "${addr}" ] || { echo "$0: --num_nodes ${num_nodes}: set MASTER_ADDR to a host every node reaches (or run inside a Slurm allocation of ${num_nodes} nodes: slurm.pl --num-nodes ${num_nodes})" >&2; exit 2; }
     if [ "${in_slurm}" = true ] && [ "${SLURM_JOB_NUM_NODES:-1}" -lt "${num_nodes}" ]; then
