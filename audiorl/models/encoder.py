@@ -37,9 +37,11 @@ class EncoderConfig:
                                                                      "conv; 'transformer': pre-LN MHSA + FF.")
     conv_kernel: int = option(15, "Conformer depthwise convolution width, odd (frames after subsampling, 40 ms each).")
     dropout: float = option(0.1, "Dropout (attention, feed-forward, convolution, after positions).")
-    input_norm: Literal["utterance", "none"] = option("utterance", "'utterance': mean/variance normalisation of "
-                                                                   "each utterance over its real frames; 'none' when "
-                                                                   "features are already normalised (global CMVN).")
+    input_norm: Literal["utterance", "global", "none"] = option(
+        "utterance", "'utterance': mean/variance normalisation of each utterance over its real frames; 'global': "
+                     "fixed per-bin mean/std held in the model (buffers cmvn_mean/cmvn_std, saved with the weights: "
+                     "e.g. a speech tokenizer started from an ASR encoder trained on globally normalised features); "
+                     "'none' when the data loader already normalises (global CMVN there).")
     ctc_vocab_size: int = option(0, "CTC output classes = text vocab + 1 (blank = last index); 0 = no CTC head. "
                                     "The ASR config fills it when asr.ctc_weight > 0.")
     specaug: bool = option(True, "SpecAugment in train mode (masks fill with 0 = the mean after utterance CMVN).")
@@ -192,6 +194,19 @@ class AudioEncoder(nn.Module):
         self.blocks = nn.ModuleList(EncoderBlock(c) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.dim)
         self.ctc_head = nn.Linear(c.dim, c.ctc_vocab_size) if c.ctc_vocab_size else None
+        if c.input_norm == "global":  # identity until set_cmvn; persistent, so a checkpoint carries its stats
+            self.register_buffer("cmvn_mean", torch.zeros(c.n_mels))
+            self.register_buffer("cmvn_std", torch.ones(c.n_mels))
+
+    @torch.no_grad()
+    def set_cmvn(self, mean, std):
+        """Global CMVN stats (n_mels,) for input_norm='global' (e.g. audiorl.data.features.load_cmvn's)."""
+        assert self.config.input_norm == "global", "set_cmvn needs encoder.input_norm='global'"
+        mean, std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
+        assert mean.shape == std.shape == (self.config.n_mels,), f"CMVN stats must be ({self.config.n_mels},)"
+        assert bool((std > 0).all()), "CMVN std must be positive"
+        self.cmvn_mean.copy_(mean)
+        self.cmvn_std.copy_(std)
 
     @property
     def blank_id(self) -> int:
@@ -208,6 +223,8 @@ class AudioEncoder(nn.Module):
             mean = (feats * mask).sum(1, keepdim=True) / n  # (B, 1, F)
             std = (((feats - mean) * mask).pow(2).sum(1, keepdim=True) / n).sqrt()
             feats = ((feats - mean) / (std + 1e-5)).masked_fill(~mask, 0.0)
+        elif c.input_norm == "global":
+            feats = ((feats - self.cmvn_mean) / self.cmvn_std).masked_fill(~mask, 0.0)
         if self.training and c.specaug:
             feats = spec_augment(feats, feat_lens, c)
         x, lens = self.subsample(feats, feat_lens)  # (B, T', D)

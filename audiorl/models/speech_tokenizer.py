@@ -103,6 +103,42 @@ class SpeechTokenizer(nn.Module):
         return [row[k].tolist() for row, k in zip(best.cpu(), keep.cpu())]
 
     @torch.no_grad()
+    def init_from_encoder(self, enc: AudioEncoder, copy_ctc_head: bool) -> list[str]:
+        """Start from a trained ASR encoder of the same shape (CosyVoice's S3 tokenizer is an ASR encoder with a
+        quantiser inserted, then fine-tuned): its subsampling and first k blocks go below the quantiser, its other
+        blocks and final LayerNorm above it, and its CTC head (when the text units are the same) on top. The
+        quantiser and the LayerNorm in front of it start fresh. Returns the copied parameter names."""
+        c, e = self.config.encoder, enc.config
+        arch = ("n_mels", "dim", "n_layers", "n_heads", "ffn_dim", "subsample_channels", "block", "conv_kernel")
+        diff = [f"{k}: {getattr(c, k)} vs {getattr(e, k)}" for k in arch if getattr(c, k) != getattr(e, k)]
+        if diff:
+            raise ValueError(f"speech tokenizer encoder differs from the ASR encoder it starts from ({'; '.join(diff)})")
+        k = self.config.quantize_after
+        copied = []
+
+        def copy(dst: nn.Module, src: nn.Module, name: str):
+            dst.load_state_dict(src.state_dict())
+            copied.extend(f"{name}.{n}" for n in src.state_dict())
+
+        copy(self.encoder.subsample, enc.subsample, "encoder.subsample")
+        for i in range(k):
+            copy(self.encoder.blocks[i], enc.blocks[i], f"encoder.blocks.{i}")
+        for i, block in enumerate(self.post):
+            copy(block, enc.blocks[k + i], f"post.{i}")
+        copy(self.norm, enc.norm, "norm")
+        if copy_ctc_head:
+            assert enc.ctc_head is not None and enc.ctc_head.out_features == self.ctc_head.out_features, \
+                "copy_ctc_head needs an ASR CTC head over the same text units (text vocab + blank)"
+            copy(self.ctc_head, enc.ctc_head, "ctc_head")
+        return copied
+
+    def pre_quantizer_parameters(self):
+        """What init_from_encoder copies below the quantiser (subsampling + first k blocks): what freeze_pre fixes."""
+        yield from self.encoder.subsample.parameters()
+        for block in self.encoder.blocks:
+            yield from block.parameters()
+
+    @torch.no_grad()
     def tokenize(self, feats: torch.Tensor, feat_lens: torch.Tensor):
         """feats (B, T, n_mels) 100 Hz -> (ids (B, T') long in [0, codebook_size), 0 past lens; lens (B,)).
         Call in eval mode (SpecAugment and dropout off); a row tokenizes the same alone or in a padded batch."""

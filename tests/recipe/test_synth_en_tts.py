@@ -24,7 +24,8 @@ pytestmark = [
 SMOKE = ["--local_data_opts", "--smoke true --nj 2", "--nj", "2", "--inference_nj", "2",
          "--tokenizer_config", "conf/train_tokenizer_smoke.yaml", "--lm_config", "conf/train_tts_lm_smoke.yaml",
          "--t2m_config", "conf/train_token2mel_smoke.yaml", "--synth_config", "conf/synth_smoke.yaml",
-         "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--mos_utts", "2", "--png_utts", "2",
+         "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--tokenizer_init_asr", "../asr/exp/asr_train_asr_smoke",
+         "--mos_utts", "2", "--png_utts", "2",
          "--rm_config", "conf/train_token2text_smoke.yaml", "--rl_parallel", "2", "--train_threads", "1",
          # three of the recipe's own RL configs (GRPO, DiffRO, filtered GRPO + DiffRO with R1+R2+R3), shrunk to 2 steps
          # of 2 texts x 2 samples; every conf/rl/*.yaml is loaded in tests/unit/tasks/test_tts_rl.py
@@ -55,6 +56,8 @@ def test_tts_recipe(smoke_recipe):
     for exp in ("tokenizer_train_tokenizer_smoke", "tts_lm_train_tts_lm_smoke", "token2mel_train_token2mel_smoke"):
         for f in ("config.yaml", "train.log", "metrics.jsonl", "checkpoints/latest"):
             assert (tts / "exp" / exp / f).is_file(), (exp, f)
+    tok_cfg = (tts / "exp/tokenizer_train_tokenizer_smoke/config.yaml").read_text()  # started from the judge's encoder
+    assert "asr_exp: ../asr/exp/asr_train_asr_smoke" in tok_cfg and "input_norm: global" in tok_cfg, tok_cfg
 
     systems = {"real": tts / "exp/real_test", "resynthesis": tts / "exp/token2mel_train_token2mel_smoke/resyn_test",
                "TTS": tts / "exp/tts_lm_train_tts_lm_smoke/synth_test"}

@@ -61,6 +61,8 @@ nbpe=400               # text vocabulary size
 tokenizer_config=      # speech-tokenizer training config (YAML), e.g. conf/train_tokenizer.yaml
 tokenizer_args=        # extra overrides for audiorl.bin.tts_tokenizer_train, e.g. "--train.max_steps 100"
 tokenizer_tag=         # experiment name: exp/tokenizer_<tag>; default: the config file name without .yaml
+tokenizer_init_asr=    # ASR SFT exp dir (e.g. ../asr/exp/asr_train_asr) to start the tokenizer from (--init.asr_exp): its encoder,
+                       # CMVN and, with the config's data.token_model '', its text units and CTC head. Needs the same fbank config.
 token_dir=             # precomputed speech tokens <token_dir>/<set>/tokens.scp (another tokenizer): skips stages 4-5
 codebook_size=0        # the codebook size of --token_dir's tokens (ids in [0, N)); required with --token_dir
 
@@ -195,12 +197,22 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         log "Stage 4: skipped: precomputed speech tokens in ${token_dir} (codebook ${codebook_size})"
     else
         [ -f "${tokenizer_config}" ] || { echo "$0: stage 4 needs --tokenizer_config (got '${tokenizer_config}')" >&2; exit 2; }
-        log "Stage 4: speech tokenizer: ${tokenizer_config} on ${feats_dir}/${train_set} -> ${tokenizer_exp} (log: ${tokenizer_exp}/train.log)"
+        _init=(--data.token_model "${bpemodel}")
+        if [ -n "${tokenizer_init_asr}" ]; then
+            [ -f "${tokenizer_init_asr}/config.yaml" ] || { echo "$0: --tokenizer_init_asr ${tokenizer_init_asr}: no config.yaml; train the ASR recipe's SFT first" >&2; exit 1; }
+            # Same input features, or the copied encoder sees another signal.
+            _asr_fbank=$(dirname "$(dirname "${tokenizer_init_asr}")")/conf/fbank.conf
+            if [ -f "${_asr_fbank}" ] && ! cmp -s <(grep -v '^#' "${_asr_fbank}") <(grep -v '^#' "${fbank_conf}"); then
+                echo "$0: --tokenizer_init_asr: ${_asr_fbank} differs from --fbank_conf ${fbank_conf}" >&2; exit 1
+            fi
+            _init=(--init.asr_exp "${tokenizer_init_asr}")   # CTC targets: the config's data.token_model ('' = the ASR's)
+        fi
+        log "Stage 4: speech tokenizer: ${tokenizer_config} on ${feats_dir}/${train_set}${tokenizer_init_asr:+ from ${tokenizer_init_asr}} -> ${tokenizer_exp} (log: ${tokenizer_exp}/train.log)"
         # shellcheck disable=SC2086  # tokenizer_args is a list of overrides
         OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
             "${tokenizer_exp}/log/tokenizer_train.log" "${train_launch[@]}" audiorl.bin.tts_tokenizer_train \
                 --config "${tokenizer_config}" --exp_dir "${tokenizer_exp}" --data.train_dir "${feats_dir}/${train_set}" \
-                --data.valid_dir "${feats_dir}/${valid_set}" --data.token_model "${bpemodel}" ${tokenizer_args}
+                --data.valid_dir "${feats_dir}/${valid_set}" "${_init[@]}" ${tokenizer_args}
         tail -n 3 "${tokenizer_exp}/train.log" >&2 || true
     fi
 fi

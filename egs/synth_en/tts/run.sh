@@ -25,6 +25,7 @@ rl_variants+=" comb_filter_r123:conf/rl/comb_filter_r123.yaml"
     --rl_set "${rl_set}" \
     --fbank_conf conf/fbank.conf \
     --tokenizer_config conf/train_tokenizer.yaml \
+    --tokenizer_init_asr ../asr/exp/asr_train_asr \
     --lm_config conf/train_tts_lm.yaml \
     --t2m_config conf/train_token2mel.yaml \
     --rm_config conf/train_token2text.yaml \
