@@ -99,6 +99,10 @@ def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int) -> str:
     if real is not None and res is not None:
         ratio = res / real if real > 0 else float("inf")
         lines.append(f"- resynthesis WER / real WER = {ratio:.2f} (target <= 2: {'met' if ratio <= 2 else 'NOT met'})")
+    voc = wers.get("vocoded")
+    if real is not None and voc is not None and res is not None:  # where resynthesis loses its words
+        lines.append(f"- of the {100 * (res - real):+.1f} points resynthesis adds to real: mel + vocoder alone "
+                     f"(vocoded) {100 * (voc - real):+.1f}, speech tokens + token-to-mel {100 * (res - voc):+.1f}")
     if tts is not None:
         ok = 0.05 <= tts <= 0.30
         lines.append(f"- TTS WER = {100 * tts:.1f}% (target roughly 5-30%: {'met' if ok else 'NOT met'})")

@@ -5,6 +5,10 @@
         [--split 1/2] [--sampling.temperature 0.8 ...]
     python -m audiorl.bin.tts_synth --mode resyn --t2m_exp exp/token2mel_x --tokens dump/tokens/test/tokens.scp \
         --data_dir data/test --out_dir exp/token2mel_x/resyn_test
+    python -m audiorl.bin.tts_synth --mode vocode --t2m_exp exp/token2mel_x --data_dir data/test --out_dir exp/vocoded_test
+
+Mode vocode is the pipeline's ceiling: the real recording -> the token-to-mel model's mel analysis -> the vocoder, so
+judge WER / MCD / DNSMOS of resynthesis can be read against what the mel + Griffin-Lim alone lose.
 
 Writes ``<out_dir>/wavs/<utt>.wav``, ``<out_dir>/wav.scp`` (paths as given by --out_dir, so keep it relative to the
 recipe dir), ``<out_dir>/tokens.{ark,scp}`` (the speech tokens synthesised from: generated ones in mode tts),
@@ -40,9 +44,9 @@ logger = get_logger("tts_synth")
 class SynthConfig:
     """Synthesis of a data dir (one job's share of it)."""
 
-    mode: Literal["tts", "resyn"] = option("tts", "'tts': text -> LM -> tokens -> mel -> wave; 'resyn': the given "
-                                                  "speech tokens (--tokens) -> mel -> wave (tests token-to-mel + vocoder "
-                                                  "alone).")
+    mode: Literal["tts", "resyn", "vocode"] = option(
+        "tts", "'tts': text -> LM -> tokens -> mel -> wave; 'resyn': the given speech tokens (--tokens) -> mel -> wave "
+               "(token-to-mel + vocoder alone); 'vocode': data_dir's recordings -> mel -> wave (the vocoder alone).")
     lm_exp: str = option("", "Text-to-token LM experiment dir (mode tts).")
     lm_checkpoint: str = option("", "LM weights; '' = what its training stage ended with.")
     t2m_exp: str = option("", "Token-to-mel experiment dir.")
@@ -87,6 +91,13 @@ def load_inputs(c: SynthConfig, syn: Synthesizer, utts_all: list[str]):
     utts = utts_all[job - 1::nj]
     if c.max_utts:
         utts = utts[: c.max_utts]
+    if c.mode == "vocode":
+        from audiorl.data.kaldi import read_table
+
+        wavs = read_table(os.path.join(c.data_dir, "wav.scp"))
+        check_coverage(utts, wavs, os.path.join(c.data_dir, "wav.scp"), "recordings", "fix the data dir", False,
+                       c.data_dir)
+        return utts, {u: wavs[u] for u in utts}, None
     if c.mode == "resyn":
         table = read_token_table(c.tokens, syn.t2m.config.vocab_size, TOKENS_FIX)
         check_coverage(utts, table, c.tokens, "speech tokens", TOKENS_FIX, False, c.data_dir)
@@ -117,7 +128,13 @@ def run(c: SynthConfig) -> dict:
                                 c.vocoder, c.token2mel, device)
     utts_all = sorted(read_texts(c.data_dir))
     utts, inputs, spk = load_inputs(c, syn, utts_all)
-    key = (lambda u: len(inputs[u])) if c.mode == "resyn" else (lambda u: len(syn.text.encode(inputs[u])))
+    if c.mode == "vocode":
+        from audiorl.data.audio import load_wav_scp_entry
+
+        wav_scp_in = os.path.join(c.data_dir, "wav.scp")
+        inputs = {u: load_wav_scp_entry(v, target_sr=syn.sample_rate, where=f"{wav_scp_in} '{u}'")[0]
+                  for u, v in inputs.items()}
+    key = (lambda u: len(inputs[u])) if c.mode != "tts" else (lambda u: len(syn.text.encode(inputs[u])))
     order = sorted(utts, key=key)
     gen = torch.Generator(device=device).manual_seed(c.seed)
     os.makedirs(os.path.join(c.out_dir, "wavs"), exist_ok=True)
@@ -131,6 +148,8 @@ def run(c: SynthConfig) -> dict:
             rows = np.stack([spk[u] for u in batch]) if spk is not None else None
             if c.mode == "tts":
                 out = syn.synthesize(texts=[inputs[u] for u in batch], spk=rows, sampling=c.sampling, generator=gen)
+            elif c.mode == "vocode":
+                out = syn.vocode([inputs[u] for u in batch])
             else:
                 out = syn.synthesize(tokens=[inputs[u] for u in batch], spk=rows, generator=gen)
             empty += out.empty
@@ -146,9 +165,13 @@ def run(c: SynthConfig) -> dict:
     total = time.perf_counter() - t0
     import kaldiio
 
-    with kaldiio.WriteHelper(f"ark,scp:{c.out_dir}/tokens.ark,{c.out_dir}/tokens.scp") as w:
-        for u in sorted(toks):
-            w(u, toks[u].astype(np.int32))
+    if c.mode == "vocode":  # no tokens: an empty table keeps the job dir's layout (tts_merge)
+        open(os.path.join(c.out_dir, "tokens.scp"), "w").close()
+        stats = {u: "tokens=0 vocoded=true" for u in stats}
+    else:
+        with kaldiio.WriteHelper(f"ark,scp:{c.out_dir}/tokens.ark,{c.out_dir}/tokens.scp") as w:
+            for u in sorted(toks):
+                w(u, toks[u].astype(np.int32))
     write_table(os.path.join(c.out_dir, "gen_stats"), stats)
     write_table(os.path.join(c.out_dir, "wav.scp"), wav_scp)
     rtf = {"utts": len(order), "audio_seconds": round(audio_s, 3), "total_seconds": round(total, 3),

@@ -14,6 +14,8 @@ A row whose LM emits no speech token (or a token sequence of length 0) becomes 0
 
 from __future__ import annotations
 
+import math
+
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -159,6 +161,21 @@ class Synthesizer:
         wave = self._timed("vocoder", self.vocoder, mel, lens)  # (B, T * hop)
         hop = self.mel.hop_length
         return [wave[i, : int(n) * hop].float().cpu().numpy() for i, n in enumerate(lens)]
+
+    @torch.no_grad()
+    def vocode(self, waves: list[np.ndarray]) -> SynthOutput:
+        """Real recordings (float, sample_rate) -> this pipeline's mel analysis -> the vocoder (its ceiling)."""
+        from audiorl.models.vocoder import mel_spectrogram
+
+        mels = [mel_spectrogram(torch.from_numpy(np.asarray(w, dtype=np.float32)), self.mel) for w in waves]
+        lens = torch.tensor([m.shape[0] for m in mels])
+        mel = torch.full((len(mels), int(lens.max()), self.mel.n_mels), math.log(self.mel.log_floor))
+        for i, m in enumerate(mels):
+            mel[i, : m.shape[0]] = m
+        out = SynthOutput([], [])
+        out.waves = self.mel_to_waves(mel.to(self.device), lens.to(self.device))
+        out.tokens = [np.zeros(0, dtype=np.int64) for _ in waves]
+        return out
 
     def synthesize(self, texts: list[str] | None = None, tokens: list[np.ndarray] | None = None, spk=None,
                    sampling: SpeechSamplingConfig = SpeechSamplingConfig(),

@@ -59,7 +59,7 @@ def test_tts_recipe(smoke_recipe):
     tok_cfg = (tts / "exp/tokenizer_train_tokenizer_smoke/config.yaml").read_text()  # started from the judge's encoder
     assert "asr_exp: ../asr/exp/asr_train_asr_smoke" in tok_cfg and "input_norm: global" in tok_cfg, tok_cfg
 
-    systems = {"real": tts / "exp/real_test", "resynthesis": tts / "exp/token2mel_train_token2mel_smoke/resyn_test",
+    systems = {"real": tts / "exp/real_test", "vocoded": tts / "exp/vocoded_test", "resynthesis": tts / "exp/token2mel_train_token2mel_smoke/resyn_test",
                "TTS": tts / "exp/tts_lm_train_tts_lm_smoke/synth_test"}
     for label, d in systems.items():
         assert set(read_table(str(d / "wav.scp"))) == test_utts, label
@@ -72,7 +72,8 @@ def test_tts_recipe(smoke_recipe):
         if label != "real":
             rtf = json.loads((d / "rtf.json").read_text())
             assert rtf["utts"] == len(test_utts) and rtf["jobs"] == 2 and rtf["rtf_vocoder"] > 0
-    assert json.loads((systems["real"] / "score_tts/tts_metrics.json").read_text())["mcd"]["mean"] == pytest.approx(0, abs=1e-3)
+    mcd = {k: json.loads((systems[k] / "score_tts/tts_metrics.json").read_text())["mcd"]["mean"] for k in systems}
+    assert mcd["real"] == pytest.approx(0, abs=1e-3) and mcd["vocoded"] < mcd["resynthesis"], mcd
 
     # reward model and RL (stages 9-10), their synthesis and scoring (11-12)
     rm = tts / "exp/token2text_train_token2text_smoke"
@@ -100,14 +101,15 @@ def test_tts_recipe(smoke_recipe):
     assert "Token-to-text reward model" in results
     assert (tts / "exp/rl_curves.png").stat().st_size > 10000
     assert "95% CI" in results and "torch version" in results and "resynthesis WER / real WER" in results
+    assert "mel + vocoder alone (vocoded)" in results
     assert (tts / "exp/mels_test.png").stat().st_size > 10000
 
     # Rerun: every stage finds its outputs; training resumes into a no-op.
     out2, seconds2 = run(["./run.sh", *SMOKE], tts, timeout=2400)
-    # tokens, speaker embeddings (4 sets each), synthesis (resynthesis, SFT, 6 RL variants)
-    assert out2.count("complete, skipping") >= 4 + 4 + 2 + len(RL), out2[-3000:]
-    # fbank (4 sets), bpe, judge/score_tts/score_mos of 3 + 6 systems
-    assert out2.count("up to date, skipping") >= 4 + 1 + 3 * (3 + len(RL)), out2[-3000:]
+    # tokens, speaker embeddings (4 sets each), synthesis (vocoded, resynthesis, SFT, the RL variants)
+    assert out2.count("complete, skipping") >= 4 + 4 + 3 + len(RL), out2[-3000:]
+    # fbank (4 sets), bpe, judge/score_tts/score_mos of 4 systems + the RL variants
+    assert out2.count("up to date, skipping") >= 4 + 1 + 3 * (4 + len(RL)), out2[-3000:]
     print(f"TTS smoke recipe: {seconds:.0f} s; rerun {seconds2:.0f} s")
 
 

@@ -19,11 +19,12 @@
 #  10  RL of the LM        one run per <rl_variants> entry name:config (GRPO, DiffRO or GRPO + DiffRO, audiorl/tasks/
 #                          tts_rl.py) on the <rl_set> texts                       -> <expdir>/tts_rl_<name>/ (rerun = resume)
 #  11  synthesis of <test_sets>, <inference_nj> jobs: real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
+#                          the real audio through mel + vocoder only (the pipeline's ceiling) -> <expdir>/vocoded_<set>/;
 #                          resynthesis from the ground-truth tokens -> <t2m_exp>/resyn_<set>/; TTS -> <lm_exp>/synth_<set>/;
 #                          each RL variant -> <expdir>/tts_rl_<name>/synth_<set>/
 #  12  scoring             judge WER (--asr_exp) -> <system>/judge/score_word/result.{txt,json};
 #                          SIM, MCD, duration ratio -> <system>/score_tts/; DNSMOS on <mos_utts> -> <system>/score_mos/
-#  13  RESULTS.md          real / resynthesis / TTS per test set, then SFT vs the RL variants (the paper's Table 2)
+#  13  RESULTS.md          real / vocoded / resynthesis / TTS per test set, then SFT vs the RL variants (the paper's Table 2)
 #                          + mel spectrograms and RL curves -> ./RESULTS.md, <expdir>/mels_<set>.png, <expdir>/rl_curves.png
 set -euo pipefail
 export LC_ALL=C
@@ -347,7 +348,7 @@ fi
 
 # Synthesis system dirs of a test set, in RESULTS.md row order: label|dir (the RL variants last).
 systems_of() {
-    echo "real|${expdir}/real_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"
+    echo "real|${expdir}/real_$1" "vocoded|${expdir}/vocoded_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"
     for _n in "${rl_names[@]}"; do echo "${_n}|${expdir}/tts_rl_${_n}/synth_$1"; done
 }
 
@@ -365,7 +366,7 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         mkdir -p "${expdir}/real_${dset}"
         # Copied only when it changed: its mtime tells stage 12 whether the scores are stale.
         cmp -s "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp" || cp "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp"
-        _jobs=("resyn|${t2m_exp}/resyn_${dset}|" "tts|${lm_exp}/synth_${dset}|${_lm}")
+        _jobs=("vocode|${expdir}/vocoded_${dset}|" "resyn|${t2m_exp}/resyn_${dset}|" "tts|${lm_exp}/synth_${dset}|${_lm}")
         for _n in "${rl_names[@]}"; do
             _w=$(final_weights "${expdir}/tts_rl_${_n}")
             [ -n "${_w}" ] || { echo "$0: stage 11: ${expdir}/tts_rl_${_n} has no model; run stage 10" >&2; exit 1; }
@@ -373,7 +374,9 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         done
         for _job in "${_jobs[@]}"; do
             IFS='|' read -r mode _dir _w <<< "${_job}"
-            if [ "${mode}" = resyn ]; then
+            if [ "${mode}" = vocode ]; then  # the recordings through the mel analysis and the vocoder alone
+                _models=("${_t2m}" "data/${dset}/wav.scp"); _opts=()
+            elif [ "${mode}" = resyn ]; then
                 _models=("${_t2m}"); _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
             else  # the SFT LM's config with the SFT or an RL run's weights
                 _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}")
@@ -434,7 +437,7 @@ if [ "${stage}" -le 13 ] && [ "${stop_stage}" -ge 13 ]; then
     _rows=()
     for dset in "${test_list[@]}"; do
         for _sys in $(systems_of "${dset}"); do
-            case "${_sys%%|*}" in real|resynthesis|TTS) _rows+=(--system "${dset}|${_sys}");; esac
+            case "${_sys%%|*}" in real|vocoded|resynthesis|TTS) _rows+=(--system "${dset}|${_sys}");; esac
         done
     done
     if [ ${#rl_names[@]} -gt 0 ]; then  # the paper's Table 2: SFT first, the paired baseline of every RL row

@@ -237,6 +237,29 @@ def test_synthesis_tts_and_resyn_split_and_merge(corpus, lm_exp, t2m_exp):
     assert "eos=" in (tts_dir / "gen_stats").read_text()
 
 
+def test_vocode_mode_is_the_recordings_through_mel_and_griffin_lim(corpus, t2m_exp):
+    from audiorl.bin import tts_merge, tts_synth
+    from audiorl.data.audio import load_wav_scp_entry
+    from audiorl.eval.mcd import mcd
+
+    r = corpus["root"]
+    out = r / "exp/vocoded_dev"
+    for j in (1, 2):
+        assert tts_synth.main(["--mode", "vocode", "--t2m_exp", str(t2m_exp), "--data_dir", str(corpus["dev"]),
+                               "--batch_size", "3", "--vocoder.n_iter", "16", "--out_dir", str(out / "split" / str(j)),
+                               "--split", f"{j}/2"]) == 0
+    assert tts_merge.main([str(out), "--nj", "2", "--data_dir", str(corpus["dev"])]) == 0
+    scp, real = read_table(str(out / "wav.scp")), read_table(str(corpus["dev"] / "wav.scp"))
+    assert set(scp) == set(real) and (out / "tokens.scp").read_text() == ""
+    rtf = json.loads((out / "rtf.json").read_text())
+    assert rtf["rtf_vocoder"] > 0 and rtf["rtf_lm"] == 0 and rtf["rtf_token2mel"] == 0 and rtf["mode"] == "vocode"
+    for u in scp:
+        a, _ = load_wav_scp_entry(real[u])
+        b, _ = load_wav_scp_entry(scp[u])
+        assert abs(len(b) - len(a)) <= 160  # whole hops: 1 + N // hop frames, T * hop samples
+        assert mcd(b, a) < 4.0  # the vocoder alone keeps the spectrum (resynthesis of a 2-step model: >> 4)
+
+
 def test_spk_embed_merge(corpus, tmp_path):
     """Split-job embeddings merge into utterance and speaker tables (speaker = normalised mean)."""
     from audiorl.bin.tts_spk_embed import merge
