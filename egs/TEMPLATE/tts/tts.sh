@@ -375,14 +375,15 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         for _job in "${_jobs[@]}"; do
             IFS='|' read -r mode _dir _w <<< "${_job}"
             if [ "${mode}" = vocode ]; then  # the recordings through the mel analysis and the vocoder alone
-                _models=("${_t2m}" "data/${dset}/wav.scp"); _opts=()
+                _models=("${_t2m}"); _opts=()
             elif [ "${mode}" = resyn ]; then
                 _models=("${_t2m}"); _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
             else  # the SFT LM's config with the SFT or an RL run's weights
                 _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}")
             fi
+            # Inputs compared by content: local/data.sh rewrites data/ on every run (mtimes say nothing).
             if newer_than "${_dir}/wav.scp" "${_models[@]}" ${synth_config} && cmp -s "data/${dset}/text" "${_dir}/text" \
-                && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk"; then
+                && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk" && cmp -s "data/${dset}/wav.scp" "${_dir}/real_wav.scp"; then
                 log "  ${_dir}/wav.scp: complete, skipping"
                 continue
             fi
@@ -394,6 +395,7 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
                     --batch_size "${synth_batch_size}" ${synth_args}
             ${python} -m audiorl.bin.tts_merge "${_dir}" --nj "${inference_nj}" --data_dir "data/${dset}"
             cp "data/${dset}/text" "data/${dset}/utt2spk" "${_dir}/"   # what was synthesised
+            cp "data/${dset}/wav.scp" "${_dir}/real_wav.scp"
         done
     done
 fi
