@@ -94,10 +94,11 @@ class SpeechTokenizerTask(Task):
         self._asr = None
         if cfg.init.asr_exp:
             cfg = self._resolve_asr_init(cfg)
-        elif cfg.model.encoder.input_norm == "none":
-            raise ValueError("model.encoder.input_norm='none' for the speech tokenizer: tokens are dumped from "
-                             "feats.scp without global CMVN (tts.sh stage 5), so the model must normalise: use "
-                             "'utterance' (or init.asr_exp, which sets 'global' with the ASR model's stats)")
+        elif cfg.model.encoder.input_norm != "utterance":  # 'global' needs stats, which only init.asr_exp brings
+            raise ValueError(f"model.encoder.input_norm='{cfg.model.encoder.input_norm}' for the speech tokenizer: "
+                             f"tokens are dumped from feats.scp without global CMVN (tts.sh stage 5), so the model "
+                             f"must normalise: use 'utterance' (or init.asr_exp, which sets 'global' with the ASR "
+                             f"model's stats)")
         if not cfg.data.token_model:
             raise ValueError("data.token_model is empty: give the CTC targets' SentencePiece model (or init.asr_exp, "
                              "whose text units are then used)")

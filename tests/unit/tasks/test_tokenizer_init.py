@@ -176,3 +176,6 @@ def test_scratch_tokenizer_still_refuses_unnormalised_input(recipe):
                "--model.encoder.input_norm", "none")
     with pytest.raises(ValueError, match="input_norm='none'"):
         T.SpeechTokenizerTask(cfg)
+    with pytest.raises(ValueError, match="input_norm='global'"):  # no stats to hold without an ASR model
+        T.SpeechTokenizerTask(_cfg(recipe, "--init.asr_exp", "", "--data.token_model", str(recipe / "tts/bpe40.model"),
+                                   "--model.encoder.input_norm", "global"))
