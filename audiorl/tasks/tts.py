@@ -13,6 +13,7 @@ token positions for the LM and padded mel frames (100 Hz) for token-to-mel.
 
 from __future__ import annotations
 
+import filecmp
 import math
 import os
 from dataclasses import dataclass, replace
@@ -137,8 +138,9 @@ class SpeechTokenizerTask(Task):
                              f"ASR encoder of {i.asr_exp} has {enc.n_layers} blocks)")
         asr_units = acfg.data.token_model
         token_model = cfg.data.token_model or asr_units
-        same_units = _same_file(token_model, asr_units) and model.encoder.ctc_head is not None
-        self._asr = (model.encoder, stats, same_units, weights)
+        same_units = os.path.isfile(token_model) and filecmp.cmp(token_model, asr_units, shallow=False) \
+            and model.encoder.ctc_head is not None
+        self._asr = (model.encoder, stats, same_units)
         logger.info("speech tokenizer: starting from the ASR encoder of %s (%s; %d blocks, quantiser after %d; CMVN "
                     "%s; CTC head %s)", i.asr_exp, weights, enc.n_layers, cfg.model.quantize_after, norm,
                     "copied" if same_units else "new (other text units)")
@@ -148,7 +150,7 @@ class SpeechTokenizerTask(Task):
     def build_model(self) -> SpeechTokenizer:
         model = SpeechTokenizer(self.cfg.model)
         if self._asr is not None:  # a resumed run then loads its own checkpoint over this
-            enc, stats, same_units, _ = self._asr
+            enc, stats, same_units = self._asr
             copied = model.init_from_encoder(enc, copy_ctc_head=same_units)
             if stats is not None:
                 model.encoder.set_cmvn(*stats)
@@ -200,16 +202,6 @@ class SpeechTokenizerTask(Task):
         if hyps:
             res["wer"] = score({u: self.valid_data.text[u] for u in hyps}, hyps).totals.wer
         return res
-
-
-def _same_file(a: str, b: str) -> bool:
-    if os.path.abspath(a) == os.path.abspath(b):
-        return True
-    try:
-        with open(a, "rb") as fa, open(b, "rb") as fb:
-            return fa.read() == fb.read()
-    except OSError:
-        return False
 
 
 def load_speech_tokenizer(exp_dir: str, checkpoint: str = "", device="cpu") -> LoadedExp:
