@@ -8,6 +8,9 @@
 mode "cfm": the estimator predicts the OT-CFM vector field (Lipman et al. 2023; Matcha-TTS/CosyVoice):
     x_0 ~ N(0, I), x_1 = normalised mel, t ~ U(0, 1) (cosine-warped), x_t = (1 - (1 - sigma_min) t) x_0 + t x_1,
     target u = x_1 - (1 - sigma_min) x_0, loss = MSE over real frames.
+  prior_weight > 0 adds Matcha-TTS's prior loss, MSE(mu, x_1): the token encoder is taught the mel directly
+  instead of only through the estimator's gradient, which is what makes a small, briefly trained model
+  intelligible (CosyVoice trains without it, for far longer).
   Conditions (mu and spk together) are dropped with probability cond_dropout in training, so sampling can use
   classifier-free guidance v = (1 + w) v(x | c) - w v(x | 0). Sampling integrates dx/dt = v from t = 0 to 1 with
   n_steps Euler or midpoint steps on a cosine time grid (denser near t = 0), one batched 2B forward per
@@ -54,6 +57,8 @@ class Token2MelConfig:
     dropout: float = option(0.0, "Dropout in the blocks. Off by default: attention dropout sends CPU SDPA to its math "
                                  "path (measured +30-60% step time at 500 frames) and the CFM noise regularises.")
     sigma_min: float = option(1e-4, "OT-CFM: std of the target path at t = 1.")
+    prior_weight: float = option(1.0, "cfm: weight of the prior loss MSE(mu, normalised mel) (Matcha-TTS); 0 = "
+                                      "CosyVoice's CFM loss alone.")
     cond_dropout: float = option(0.2, "cfm: probability of training a row without conditions (for CFG).")
     t_schedule: Literal["uniform", "cosine"] = option("cosine", "Time warp t -> 1 - cos(t pi / 2) (CosyVoice) for "
                                                                 "training samples and the ODE grid.")
@@ -67,6 +72,8 @@ class Token2MelConfig:
                              f"conv_kernel ({self.conv_kernel}) odd")
         if self.upsample < 1 or self.n_layers < 1 or self.token_layers < 0 or self.n_steps < 1:
             raise ValueError("token2mel: need upsample, n_layers, n_steps >= 1 and token_layers >= 0")
+        if self.prior_weight < 0:
+            raise ValueError(f"token2mel.prior_weight={self.prior_weight} must be >= 0")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ValueError(f"token2mel.cond_dropout={self.cond_dropout} must be in [0, 1)")
 
@@ -159,7 +166,8 @@ class Token2Mel(nn.Module):
     def forward(self, tokens, token_lens, mel, mel_lens, spk=None) -> dict:
         """tokens (B, N), token_lens (B,), mel (B, T_mel, n_mels) log-mel, mel_lens (B,), spk (B, S) or None.
         The mel is cut or zero-padded to upsample x N frames; the loss covers frames < min(mel_lens, U token_lens).
-        Returns loss (and l1 = mean |pred - x_1| in normalised units for "regression")."""
+        Returns loss, n_frames, and for "cfm" its parts fm (the flow-matching MSE) and prior (MSE(mu, x_1)), both in
+        normalised units; loss = fm + prior_weight * prior."""
         c = self.config
         mu, mask = self.encode_tokens(tokens, token_lens)  # (B, T, M), (B, T)
         B, T, M = mu.shape
@@ -174,6 +182,7 @@ class Token2Mel(nn.Module):
             pred = self.estimator(torch.zeros_like(mu), mask, mu, spk_c, mu.new_zeros(B))
             loss = ((pred - x1).abs() * mask[..., None]).sum() / denom
             return dict(loss=loss, n_frames=mask.sum())
+        prior = ((mu - x1).pow(2) * mask[..., None]).sum() / denom
         if self.training and c.cond_dropout > 0:
             keep = (torch.rand(B, device=mu.device) >= c.cond_dropout).to(mu.dtype)  # (B,)
             mu, spk_c = mu * keep[:, None, None], spk_c * keep[:, None]
@@ -183,8 +192,8 @@ class Token2Mel(nn.Module):
         xt = (1 - (1 - c.sigma_min) * tt) * z + tt * x1
         u = x1 - (1 - c.sigma_min) * z
         v = self.estimator(xt, mask, mu, spk_c, t)
-        loss = ((v - u).pow(2) * mask[..., None]).sum() / denom
-        return dict(loss=loss, n_frames=mask.sum())
+        fm = ((v - u).pow(2) * mask[..., None]).sum() / denom
+        return dict(loss=fm + c.prior_weight * prior, fm=fm, prior=prior, n_frames=mask.sum())
 
     # ---- synthesis --------------------------------------------------------------------------------------------------
     def _velocity(self, x, mask, mu, spk_c, t, w: float):

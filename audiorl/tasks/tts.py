@@ -482,14 +482,15 @@ class Token2MelTask(Task):
 
     def train_step(self, model, batch: dict, step: int):
         out = self._forward(model, batch)
-        return out["loss"], {"frames": float(out["n_frames"])}
+        stats = {k: float(out[k].detach()) for k in ("fm", "prior") if k in out}
+        return out["loss"], {"frames": float(out["n_frames"]), **stats}
 
     def valid(self, model) -> dict[str, float] | None:
         if self.valid_data is None:
             return None
         device = next(model.parameters()).device
         move = lambda b: {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}  # noqa: E731
-        loss = n = 0.0
+        loss = prior = n = 0.0
         batches = LengthBucketSampler(self.valid_data.items(), max_frames=max(self.cfg.train.max_frames, 4000),
                                       batch_size=self.cfg.train.batch_size, shuffle=False).for_epoch(0)
         # A fixed seed for the CFM noise and times: validations at different steps see the same draws.
@@ -499,8 +500,11 @@ class Token2MelTask(Task):
                 out = self._forward(model, move(self.valid_data.collate(utts)))
                 k = float(out["n_frames"])
                 loss += float(out["loss"]) * k
+                prior += float(out.get("prior", 0.0)) * k
                 n += k
             res = {"loss": loss / max(n, 1)}
+            if self.cfg.model.mode == "cfm":  # how far the content condition alone is from the mel (normalised MSE)
+                res["prior"] = prior / max(n, 1)
             k = self.cfg.data.valid_sample_utts
             if k > 0:
                 b = move(self.valid_data.collate(sorted(self.valid_data.lengths)[:k]))

@@ -3,6 +3,7 @@ loop guard), token-to-mel (CFM and regression), Griffin-Lim vocoder, speaker emb
 
 import math
 import os
+from dataclasses import replace
 
 import kaldiio
 import numpy as np
@@ -230,6 +231,33 @@ def test_token2mel_overfits_and_sample_shape(mode):
     x, n = m.sample(tokens, tl, spk, solver="midpoint", generator=torch.Generator().manual_seed(0))
     assert x.shape == (2, 40, NMEL) and n.tolist() == [40, 24]
     assert torch.isfinite(x).all() and (x[1, 24:] == math.log(1e-5)).all()
+
+
+def test_token2mel_prior_loss_is_mse_of_mu_and_weighted():
+    """loss = fm + prior_weight * MSE(mu, normalised mel) over real frames; prior_weight 0 = the plain CFM loss."""
+    tokens, tl, mel, ml, spk = t2m_batch()
+    ml = torch.tensor([44, 20])  # the second row's mel is shorter than its 24 token frames: those frames are masked
+    m = tiny_t2m()
+    m.set_mel_stats(mel.mean((0, 1)), mel.std((0, 1)))
+    m.eval()  # no condition dropout
+    torch.manual_seed(5)
+    out = m(tokens, tl, mel, ml, spk)
+    mu, mask = m.encode_tokens(tokens, tl)
+    mask = mask & (torch.arange(mu.shape[1])[None] < ml[:, None])
+    x1 = (mel[:, : mu.shape[1]] - m.mel_mean) / m.mel_std
+    want = ((mu - x1)[mask] ** 2).mean()
+    assert torch.allclose(out["prior"], want, atol=1e-6)
+    assert torch.allclose(out["loss"], out["fm"] + m.config.prior_weight * out["prior"])
+    m2 = Token2Mel(replace(m.config, prior_weight=0.0))
+    m2.load_state_dict(m.state_dict())
+    m2.eval()
+    torch.manual_seed(5)
+    out2 = m2(tokens, tl, mel, ml, spk)
+    assert torch.allclose(out2["loss"], out["fm"]) and torch.allclose(out2["fm"], out["fm"])
+    out["prior"].backward()  # the prior trains the token encoder, not the estimator
+    assert m.token_embed.weight.grad.abs().sum() > 0 and m.out_proj.weight.grad is None
+    with pytest.raises(ValueError, match="prior_weight"):
+        replace(m.config, prior_weight=-1.0)
 
 
 # ---- vocoder -----------------------------------------------------------------------------------------------------
