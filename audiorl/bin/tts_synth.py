@@ -1,4 +1,4 @@
-"""Synthesise a data dir: TTS (text -> LM -> token-to-mel -> Griffin-Lim) or resynthesis from given speech tokens.
+"""Synthesise a data dir: TTS (text -> LM -> token-to-mel -> vocoder) or resynthesis from given speech tokens.
 
     python -m audiorl.bin.tts_synth --mode tts --lm_exp exp/tts_lm_x --t2m_exp exp/token2mel_x \
         --data_dir data/test --spk_embed dump/spk_embed/train/spk2embed.scp --out_dir exp/tts_lm_x/synth_test \
@@ -7,8 +7,10 @@
         --data_dir data/test --out_dir exp/token2mel_x/resyn_test
     python -m audiorl.bin.tts_synth --mode vocode --t2m_exp exp/token2mel_x --data_dir data/test --out_dir exp/vocoded_test
 
+The vocoder is Griffin-Lim unless ``--vocoder.kind neural --vocoder.exp exp/vocoder_x [--vocoder.checkpoint W]`` names
+a neural vocoder trained with audiorl.bin.tts_vocoder_train (tts.sh stage 8 with --voc_config) on the same mel analysis.
 Mode vocode is the pipeline's ceiling: the real recording -> the token-to-mel model's mel analysis -> the vocoder, so
-judge WER / MCD / DNSMOS of resynthesis can be read against what the mel + Griffin-Lim alone lose.
+judge WER / MCD / DNSMOS of resynthesis can be read against what the mel + vocoder alone lose.
 
 Writes ``<out_dir>/wavs/<utt>.wav``, ``<out_dir>/wav.scp`` (paths as given by --out_dir, so keep it relative to the
 recipe dir), ``<out_dir>/tokens.{ark,scp}`` (the speech tokens synthesised from: generated ones in mode tts),
@@ -35,7 +37,7 @@ from audiorl.data.audio import write_wav
 from audiorl.data.kaldi import DataDirError, write_table
 from audiorl.log import get_logger, setup_logging
 from audiorl.models.tts_lm import SpeechSamplingConfig
-from audiorl.tasks.tts_synth import GriffinLimConfig, Synthesizer, Token2MelSamplingConfig
+from audiorl.tasks.tts_synth import Synthesizer, Token2MelSamplingConfig, VocoderConfig
 
 logger = get_logger("tts_synth")
 
@@ -67,7 +69,8 @@ class SynthConfig:
     max_utts: int = option(0, "Synthesise only the first N utterances of this job's share (0 = all).")
     sampling: SpeechSamplingConfig = option(default_factory=SpeechSamplingConfig, help="LM sampling (mode tts).")
     token2mel: Token2MelSamplingConfig = option(default_factory=Token2MelSamplingConfig, help="Token-to-mel sampling.")
-    vocoder: GriffinLimConfig = option(default_factory=GriffinLimConfig, help="Griffin-Lim.")
+    vocoder: VocoderConfig = option(default_factory=VocoderConfig, help="Mel -> wave: Griffin-Lim (default) or a "
+                                                                       "trained neural vocoder.")
 
     def __post_init__(self):
         if not self.t2m_exp or not self.out_dir:

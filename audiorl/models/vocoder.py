@@ -9,8 +9,8 @@ Centred frames: a wave of N samples gives 1 + N // hop frames; T frames vocode t
 spectrogram, then torchaudio's Griffin-Lim phase reconstruction (fast variant with momentum). No training, no
 weights. Measured on 40 egs/synth_en test utterances (espeak-ng/flite voices), real wav -> mel -> 32 iterations:
 SIM 0.99 to the original, MCD-DTW 1.2 dB, DNSMOS OVRL 2.76 vs 2.81 for the originals; RTF ~0.05 on one CPU core.
-Output peaks can exceed 1 by ~10% on full-scale inputs (write_wav clips them). A trainable neural vocoder is not
-implemented (an option for later).
+Output peaks can exceed 1 by ~10% on full-scale inputs (write_wav clips them). The trainable alternative with the same
+interface is ``audiorl.models.neural_vocoder.NeuralVocoder`` (Vocos-style; tts.sh stage 8 with --voc_config).
 """
 
 from __future__ import annotations
@@ -79,20 +79,27 @@ class GriffinLimVocoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, log_mel: torch.Tensor, lens: torch.Tensor | None = None) -> torch.Tensor:
-        """log_mel (B, T, n_mels) or (T, n_mels) -> wave (B, T * hop) or (T * hop,); with lens (B,) frames, samples
-        past lens * hop are zeroed (padded frames would otherwise vocode into noise)."""
+        """log_mel (B, T, n_mels) or (T, n_mels) -> wave (B, T * hop) or (T * hop,); with lens (B,) frames, only the
+        first lens[i] frames of row i are vocoded and the samples past lens[i] * hop are 0.
+
+        Each row is vocoded alone, cut to its length: fast Griffin-Lim (momentum 0.99) is chaotic, so the round-off
+        differences between FFT code paths for different batch shapes grow into another phase solution (measured:
+        max |diff| 1.1 between a row vocoded in a batch of 2 and alone). Row by row, an utterance's audio depends on
+        nothing else in its batch, and padding costs nothing."""
         c = self.mel
         single = log_mel.dim() == 2
         x = log_mel[None] if single else log_mel  # (B, T, M)
         B, T, M = x.shape
         assert M == c.n_mels, f"expected {c.n_mels} mel bins, got {M}"
-        mag = self.inverse_mel(x.float().exp().transpose(1, 2))  # (B, n_fft/2+1, T) linear magnitude
-        # centred frames: T + 1 frames <-> T * hop samples; repeat the last frame so T frames give T * hop samples
-        mag = torch.cat([mag, mag[..., -1:]], -1)  # (B, F, T+1)
-        wave = torchaudio.functional.griffinlim(mag, self.window, c.n_fft, c.hop_length, c.win_length, 1.0,
-                                                self.n_iter, self.momentum, T * c.hop_length, self.rand_init)
-        if lens is not None:
-            n = lens.to(wave.device) * c.hop_length  # (B,) samples
-            keep = torch.arange(wave.shape[1], device=wave.device)[None] < n[:, None]
-            wave = wave * keep
+        wave = x.new_zeros(B, T * c.hop_length, dtype=torch.float32)
+        for i in range(B):
+            n = T if lens is None else min(T, int(lens[i]))
+            if n <= 0:
+                continue
+            mag = self.inverse_mel(x[i, :n].float().exp().T[None])  # (1, n_fft/2+1, n) linear magnitude
+            # centred frames: n + 1 frames <-> n * hop samples; repeat the last frame so n frames give n * hop samples
+            mag = torch.cat([mag, mag[..., -1:]], -1)  # (1, F, n+1)
+            wave[i, : n * c.hop_length] = torchaudio.functional.griffinlim(
+                mag, self.window, c.n_fft, c.hop_length, c.win_length, 1.0, self.n_iter, self.momentum,
+                n * c.hop_length, self.rand_init)[0]
         return wave[0] if single else wave  # (B, T * hop)

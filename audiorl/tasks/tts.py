@@ -31,7 +31,8 @@ from audiorl.models.token2mel import SILENCE, Token2Mel, Token2MelConfig
 from audiorl.models.tts_lm import TTSLM, TTSLMConfig
 from audiorl.models.vocoder import MelConfig
 from audiorl.tasks.tts_data import (LoadedExp, MelTargets, TextTokens, check_coverage, check_vocab_sizes,
-                                    load_experiment, mel_stats, pad_int, read_embed_table, read_texts, read_token_table)
+                                    load_experiment, mel_stats, pad_int, pad_mels, read_embed_table, read_texts,
+                                    read_token_table)
 from audiorl.train.config import TrainConfig
 from audiorl.train.trainer import Task
 
@@ -440,13 +441,10 @@ class Token2MelData(_Tables):
                 raise DataDirError(f"{self.dir}: '{u}' has {len(self.tokens[u])} speech tokens = {need} mel frames at "
                                    f"model.upsample={self.U}, but its recording has only {m.shape[0]}: the tokens are "
                                    f"not of this recording, or model.upsample does not match their rate")
-        T = max(m.shape[0] for m in mels)
-        mel = torch.full((len(mels), T, mels[0].shape[1]), SILENCE)
-        for i, m in enumerate(mels):
-            mel[i, : m.shape[0]] = m
+        mel, mel_lens = pad_mels(mels, SILENCE)
         tokens, token_lens = pad_int([self.tokens[u] for u in utts])
-        return dict(utts=list(utts), tokens=tokens, token_lens=token_lens, mel=mel,
-                    mel_lens=torch.tensor([m.shape[0] for m in mels]), spk=self.spk_batch(utts))
+        return dict(utts=list(utts), tokens=tokens, token_lens=token_lens, mel=mel, mel_lens=mel_lens,
+                    spk=self.spk_batch(utts))
 
 
 class Token2MelTask(Task):

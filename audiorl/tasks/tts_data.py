@@ -211,3 +211,12 @@ def pad_int(seqs: list[np.ndarray], min_len: int = 1) -> tuple[torch.Tensor, tor
         if len(s):
             out[i, : len(s)] = torch.as_tensor(np.asarray(s), dtype=torch.long)
     return out, lens
+
+
+def pad_mels(mels: list[torch.Tensor], fill: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mels (T_i, M) -> (B, T, M) right-padded with ``fill`` (the silence floor), lengths (B,) in frames."""
+    lens = torch.tensor([m.shape[0] for m in mels], dtype=torch.long)
+    out = torch.full((len(mels), int(lens.max()), mels[0].shape[1]), fill)
+    for i, m in enumerate(mels):
+        out[i, : m.shape[0]] = m
+    return out, lens

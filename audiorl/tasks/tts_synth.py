@@ -1,9 +1,11 @@
-"""TTS synthesis, batched: text -> speech tokens (TTSLM.generate) -> log-mel (Token2Mel.sample) -> wave (Griffin-Lim).
+"""TTS synthesis, batched: text -> speech tokens (TTSLM.generate) -> log-mel (Token2Mel.sample) -> wave (the vocoder:
+Griffin-Lim by default, or a trained neural vocoder with ``VocoderConfig(kind="neural", exp=...)``).
 
 ``Synthesizer`` holds the three parts and times each (``times``: seconds spent in the LM, token-to-mel and vocoder,
 device-synchronised), so that ``audiorl.bin.tts_synth``, ``bench/bench_tts.py`` and RL rollouts share one code path:
 
     syn = Synthesizer.from_exps(t2m_exp="exp/token2mel_x", lm_exp="exp/tts_lm_x")
+    syn = Synthesizer.from_exps(..., vocoder=VocoderConfig(kind="neural", exp="exp/vocoder_x"))  # neural vocoder
     out = syn.synthesize(texts=["hello world"], spk=spk_rows)        # TTS
     out = syn.synthesize(tokens=[ids], spk=spk_rows)                 # resynthesis from given tokens
     out.waves[i] (float32 numpy at syn.sample_rate), out.tokens[i] (speech ids), out.looped / out.finished
@@ -15,7 +17,6 @@ A row whose LM emits no speech token (or a token sequence of length 0) becomes 0
 from __future__ import annotations
 
 import math
-
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,8 +27,8 @@ import torch
 from audiorl.config import option
 from audiorl.log import get_logger
 from audiorl.models.tts_lm import SpeechSamplingConfig
-from audiorl.models.vocoder import GriffinLimVocoder, MelConfig
-from audiorl.tasks.tts_data import TextTokens, pad_int
+from audiorl.models.vocoder import GriffinLimVocoder, MelConfig, mel_spectrogram
+from audiorl.tasks.tts_data import TextTokens, pad_int, pad_mels
 
 logger = get_logger(__name__)
 
@@ -52,6 +53,43 @@ class GriffinLimConfig:
 
 
 @dataclass
+class VocoderConfig(GriffinLimConfig):
+    """Mel -> wave: Griffin-Lim (default; n_iter, momentum) or a trained neural vocoder (kind, exp, checkpoint)."""
+
+    kind: Literal["griffin_lim", "neural"] = option(
+        "griffin_lim", "'griffin_lim': torchaudio's Griffin-Lim (audiorl.models.vocoder; no training); 'neural': the "
+                       "Vocos-style vocoder trained in exp (audiorl.models.neural_vocoder; tts.sh stage 8 with "
+                       "--voc_config).")
+    exp: str = option("", "kind neural: the vocoder experiment dir, e.g. exp/vocoder_train_vocoder. Its mel analysis "
+                          "must be the token-to-mel model's.")
+    checkpoint: str = option("", "kind neural: its weights; '' = what its training stage ended with.")
+
+    def __post_init__(self):
+        if self.kind == "neural" and not self.exp:
+            raise ValueError("vocoder.kind=neural needs vocoder.exp: a vocoder experiment dir (tts.sh stage 8 with "
+                             "--voc_config, or python -m audiorl.bin.tts_vocoder_train), e.g. --vocoder.exp "
+                             "exp/vocoder_train_vocoder")
+        if self.kind == "griffin_lim" and (self.exp or self.checkpoint):
+            raise ValueError(f"vocoder.exp/checkpoint ('{self.exp}', '{self.checkpoint}') are set but "
+                             f"vocoder.kind=griffin_lim: add --vocoder.kind neural, or drop them")
+
+
+def build_vocoder(c: GriffinLimConfig, mel: MelConfig, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The vocoder a config asks for, on ``device``: a neural one (a VocoderConfig of kind neural) is loaded from its
+    experiment and must invert ``mel``, the analysis the token-to-mel model was trained on."""
+    if isinstance(c, VocoderConfig) and c.kind == "neural":
+        from audiorl.tasks.vocoder import load_vocoder
+
+        loaded = load_vocoder(c.exp, c.checkpoint, device)
+        if loaded.config.mel != mel:
+            raise ValueError(f"the vocoder {c.exp} was trained on mel {loaded.config.mel} but the token-to-mel model "
+                             f"makes mel {mel}: train the vocoder with the same mel section")
+        logger.info("vocoder: %s (%s)", c.exp, loaded.weights)
+        return loaded.model
+    return GriffinLimVocoder(mel, n_iter=c.n_iter, momentum=c.momentum).to(device)
+
+
+@dataclass
 class SynthOutput:
     waves: list[np.ndarray]
     tokens: list[np.ndarray]
@@ -62,7 +100,7 @@ class SynthOutput:
 
 class Synthesizer:
     def __init__(self, t2m, mel: MelConfig, lm=None, text: TextTokens | None = None,
-                 vocoder: GriffinLimConfig = GriffinLimConfig(), t2m_sampling: Token2MelSamplingConfig =
+                 vocoder: GriffinLimConfig = VocoderConfig(), t2m_sampling: Token2MelSamplingConfig =
                  Token2MelSamplingConfig(), device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.t2m, self.lm, self.text, self.mel = t2m.to(self.device).eval(), lm, text, mel
@@ -76,7 +114,7 @@ class Synthesizer:
             if lm.config.text_vocab_size != text.vocab_size:
                 raise ValueError(f"the LM was trained with {lm.config.text_vocab_size} text ids but {text.path} has "
                                  f"{text.vocab_size}")
-        self.vocoder = GriffinLimVocoder(mel, n_iter=vocoder.n_iter, momentum=vocoder.momentum).to(self.device)
+        self.vocoder = build_vocoder(vocoder, mel, self.device)
         self.t2m_sampling = t2m_sampling
         self.times = {"lm": 0.0, "token2mel": 0.0, "vocoder": 0.0}
         self._warned_cap = False
@@ -91,10 +129,11 @@ class Synthesizer:
 
     @classmethod
     def from_exps(cls, t2m_exp: str, lm_exp: str = "", t2m_checkpoint: str = "", lm_checkpoint: str = "",
-                  vocoder: GriffinLimConfig = GriffinLimConfig(),
+                  vocoder: GriffinLimConfig = VocoderConfig(),
                   t2m_sampling: Token2MelSamplingConfig = Token2MelSamplingConfig(),
                   device: str | torch.device = "cpu") -> "Synthesizer":
-        """Load token-to-mel (and the LM, for TTS) from their experiment dirs."""
+        """Load token-to-mel (and the LM, for TTS) from their experiment dirs; ``vocoder`` a GriffinLimConfig or a
+        VocoderConfig (which may name a neural vocoder's experiment)."""
         from audiorl.tasks.tts import load_token2mel, load_tts_lm
 
         t2m = load_token2mel(t2m_exp, t2m_checkpoint, device)
@@ -165,13 +204,8 @@ class Synthesizer:
     @torch.no_grad()
     def vocode(self, waves: list[np.ndarray]) -> SynthOutput:
         """Real recordings (float, sample_rate) -> this pipeline's mel analysis -> the vocoder (its ceiling)."""
-        from audiorl.models.vocoder import mel_spectrogram
-
         mels = [mel_spectrogram(torch.from_numpy(np.asarray(w, dtype=np.float32)), self.mel) for w in waves]
-        lens = torch.tensor([m.shape[0] for m in mels])
-        mel = torch.full((len(mels), int(lens.max()), self.mel.n_mels), math.log(self.mel.log_floor))
-        for i, m in enumerate(mels):
-            mel[i, : m.shape[0]] = m
+        mel, lens = pad_mels(mels, math.log(self.mel.log_floor))
         out = SynthOutput([], [])
         out.waves = self.mel_to_waves(mel.to(self.device), lens.to(self.device))
         out.tokens = [np.zeros(0, dtype=np.int64) for _ in waves]

@@ -123,3 +123,10 @@ def test_tts_recipe_bad_options(smoke_recipe):
     assert "expected name:config" in out
     out, _ = run(["./run.sh", "--no_such_option", "1"], tts, check=False)
     assert "no_such_option" in out
+    out, _ = run(["./run.sh", "--stage", "11", "--stop_stage", "11", "--vocoder", "neural"], tts, check=False)
+    assert "--vocoder neural needs --voc_config" in out
+    out, _ = run(["./run.sh", "--stage", "11", "--stop_stage", "11", "--vocoder", "hifigan"], tts, check=False)
+    assert "expected griffin_lim or neural" in out
+    out, _ = run(["./run.sh", "--stage", "8", "--stop_stage", "8", "--t2m_config", "", "--voc_config", "no/such.yaml"],
+                 tts, check=False)
+    assert "--voc_config no/such.yaml: no such file" in out

@@ -14,11 +14,13 @@
 #   6  speaker embeddings  resemblyzer, <nj> jobs                                -> ${dumpdir}/spk_embed/<set>/{spk_embed,spk2embed}.scp
 #   7  text-to-token LM    SFT                                                   -> <expdir>/tts_lm_<tag>/
 #   8  token-to-mel        conditional flow matching                             -> <expdir>/token2mel_<tag>/
+#                          (+ with --voc_config, a neural vocoder on the recordings -> <expdir>/vocoder_<tag>/)
 #   9  reward model        token-to-text (speech tokens -> CTC text [+ heads]) on ground-truth tokens, its WER on
 #                          <test_sets>' ground-truth tokens                      -> <expdir>/token2text_<tag>/
 #  10  RL of the LM        one run per <rl_variants> entry name:config (GRPO, DiffRO or GRPO + DiffRO, audiorl/tasks/
 #                          tts_rl.py) on the <rl_set> texts                       -> <expdir>/tts_rl_<name>/ (rerun = resume)
-#  11  synthesis of <test_sets>, <inference_nj> jobs: real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
+#  11  synthesis of <test_sets>, <inference_nj> jobs, every system through --vocoder (griffin_lim or neural):
+#                          real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
 #                          the real audio through mel + vocoder only (the pipeline's ceiling) -> <expdir>/vocoded_<set>/;
 #                          resynthesis from the ground-truth tokens -> <t2m_exp>/resyn_<set>/; TTS -> <lm_exp>/synth_<set>/;
 #                          each RL variant -> <expdir>/tts_rl_<name>/synth_<set>/
@@ -70,7 +72,7 @@ codebook_size=0        # the codebook size of --token_dir's tokens (ids in [0, N
 # ---- Speaker embeddings (stage 6) -----------------------------------------------------------------
 spk_embed_device=cpu   # device of the resemblyzer encoder
 
-# ---- Text-to-token LM and token-to-mel (stages 7-8) ----------------------------------------------
+# ---- Text-to-token LM, token-to-mel and vocoder (stages 7-8) ------------------------------------
 lm_config=             # text-to-token LM SFT config (YAML), e.g. conf/train_tts_lm.yaml
 lm_args=               # extra overrides for audiorl.bin.tts_lm_train
 lm_tag=                # experiment name: exp/tts_lm_<tag>; default: the config file name without .yaml
@@ -78,6 +80,9 @@ init_llm=              # Hugging Face Qwen2 dir (config.json, *.safetensors, tok
 t2m_config=            # token-to-mel config (YAML), e.g. conf/train_token2mel.yaml
 t2m_args=              # extra overrides for audiorl.bin.tts_token2mel_train
 t2m_tag=               # experiment name: exp/token2mel_<tag>; default: the config file name without .yaml
+voc_config=            # neural vocoder config (YAML), e.g. conf/train_vocoder.yaml: stage 8 also trains it; '' = none (Griffin-Lim needs no training)
+voc_args=              # extra overrides for audiorl.bin.tts_vocoder_train, e.g. "--train.max_steps 100"
+voc_tag=               # experiment name: exp/vocoder_<tag>; default: the config file name without .yaml
 
 # ---- Reward model and RL (stages 9-10) -----------------------------------------------------------
 rm_config=             # token-to-text reward model config (YAML), e.g. conf/train_token2text.yaml
@@ -92,6 +97,7 @@ rl_curve_metrics=reward,reward_asr_judge,reward_token2text,reward_duration,rewar
 
 # ---- Synthesis (stage 11) -------------------------------------------------------------------------
 synth_config=          # synthesis config (YAML) of audiorl.bin.tts_synth: LM sampling, token-to-mel ODE, Griffin-Lim
+vocoder=griffin_lim    # mel -> wave of every system in stage 11: griffin_lim (no training) or neural (stage 8's exp/vocoder_<tag>, needs --voc_config or --voc_tag)
 synth_args=            # extra options for audiorl.bin.tts_synth (TTS and resynthesis), e.g. "--sampling.temperature 0.8"
 synth_spk_set=         # set whose per-speaker mean embeddings condition synthesis (seen voices); default: <train_set>
 synth_batch_size=16    # utterances per synthesis batch
@@ -107,7 +113,8 @@ png_utts=3             # utterances in the mel-spectrogram figure
 
 help_message="Usage: $0 --train_set <name> --valid_set <name> --test_sets \"<name> ...\" [options]
 Runs stages \${stage}..\${stop_stage} of the TTS recipe (see the header of this file for the list).
-e.g.: $0 --train_set train --valid_set dev --test_sets test --stage 7 --lm_args \"--train.max_steps 100\""
+e.g.: $0 --train_set train --valid_set dev --test_sets test --stage 7 --lm_args \"--train.max_steps 100\"
+      $0 ... --stage 8 --stop_stage 11 --voc_config conf/train_vocoder.yaml --vocoder neural   # a neural vocoder"
 
 . utils/parse_options.sh
 # log, the set-up and the data/feature stage bodies shared with asr.sh
@@ -127,6 +134,11 @@ check_common_options
 if [ -n "${token_dir}" ] && [ "${codebook_size}" -le 0 ]; then
     echo "$0: --token_dir ${token_dir} needs --codebook_size N (ids of those tokens lie in [0, N))" >&2; exit 2
 fi
+case "${vocoder}" in
+    griffin_lim) ;;
+    neural) [ -n "${voc_config}${voc_tag}" ] || { echo "$0: --vocoder neural needs --voc_config (or --voc_tag): the vocoder is exp/vocoder_<tag>" >&2; exit 2; } ;;
+    *) echo "$0: --vocoder ${vocoder}: expected griffin_lim or neural" >&2; exit 2 ;;
+esac
 set_train_launch
 lm_init_opts=()
 [ -n "${init_llm}" ] && lm_init_opts=(--model.init_llm "${init_llm}")
@@ -142,6 +154,7 @@ synth_spk_set=${synth_spk_set:-${train_set}}
 tokenizer_exp=${expdir}/tokenizer_$(tag_of "${tokenizer_tag}" "${tokenizer_config}")
 lm_exp=${expdir}/tts_lm_$(tag_of "${lm_tag}" "${lm_config}")
 t2m_exp=${expdir}/token2mel_$(tag_of "${t2m_tag}" "${t2m_config}")
+voc_exp=${expdir}/vocoder_$(tag_of "${voc_tag}" "${voc_config}")
 rm_exp=${expdir}/token2text_$(tag_of "${rm_tag}" "${rm_config}")
 rl_names=(); rl_confs=()
 for _v in ${rl_variants}; do
@@ -283,13 +296,27 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-    [ -f "${t2m_config}" ] || { echo "$0: stage 8 needs --t2m_config (got '${t2m_config}')" >&2; exit 2; }
-    log "Stage 8: token-to-mel: ${t2m_config} on data/${train_set} + ${tokens_root}/${train_set} -> ${t2m_exp} (log: ${t2m_exp}/train.log)"
-    # shellcheck disable=SC2086  # t2m_args is a list of overrides
-    OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
-        "${t2m_exp}/log/token2mel_train.log" "${train_launch[@]}" audiorl.bin.tts_token2mel_train --config "${t2m_config}" \
-            --exp_dir "${t2m_exp}" "${tts_data_opts[@]}" ${t2m_args}
-    tail -n 3 "${t2m_exp}/train.log" >&2 || true
+    # --t2m_config '' with --voc_config trains the vocoder alone (it reads only the recordings).
+    if [ -n "${t2m_config}" ] || [ -z "${voc_config}" ]; then
+        [ -f "${t2m_config}" ] || { echo "$0: stage 8 needs --t2m_config (got '${t2m_config}')" >&2; exit 2; }
+        log "Stage 8: token-to-mel: ${t2m_config} on data/${train_set} + ${tokens_root}/${train_set} -> ${t2m_exp} (log: ${t2m_exp}/train.log)"
+        # shellcheck disable=SC2086  # t2m_args is a list of overrides
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+            "${t2m_exp}/log/token2mel_train.log" "${train_launch[@]}" audiorl.bin.tts_token2mel_train --config "${t2m_config}" \
+                --exp_dir "${t2m_exp}" "${tts_data_opts[@]}" ${t2m_args}
+        tail -n 3 "${t2m_exp}/train.log" >&2 || true
+    else
+        log "Stage 8: token-to-mel skipped (--t2m_config '')"
+    fi
+    if [ -n "${voc_config}" ]; then
+        [ -f "${voc_config}" ] || { echo "$0: stage 8: --voc_config ${voc_config}: no such file" >&2; exit 2; }
+        log "Stage 8: neural vocoder: ${voc_config} on the recordings of data/${train_set} -> ${voc_exp} (log: ${voc_exp}/train.log)"
+        # shellcheck disable=SC2086  # voc_args is a list of overrides
+        OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" \
+            "${voc_exp}/log/vocoder_train.log" "${train_launch[@]}" audiorl.bin.tts_vocoder_train --config "${voc_config}" \
+                --exp_dir "${voc_exp}" --data.train_dir "data/${train_set}" --data.valid_dir "data/${valid_set}" ${voc_args}
+        tail -n 3 "${voc_exp}/train.log" >&2 || true
+    fi
 fi
 
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
@@ -361,8 +388,16 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     _synth_conf=()
     [ -n "${synth_config}" ] && _synth_conf=(--config "${synth_config}")
     [ -s "${_spk}" ] || { echo "$0: stage 11: ${_spk} missing; run stage 6 for ${synth_spk_set}" >&2; exit 1; }
+    # The vocoder of every system; _voc_id, kept in each system dir, tells a rerun with another vocoder to redo it.
+    _voc_opts=(); _voc_models=(); _voc_id=griffin_lim
+    if [ "${vocoder}" = neural ]; then
+        _voc=$(final_weights "${voc_exp}")
+        [ -n "${_voc}" ] || { echo "$0: stage 11: --vocoder neural but ${voc_exp} has no model; run stage 8 with --voc_config" >&2; exit 1; }
+        _voc_opts=(--vocoder.kind neural --vocoder.exp "${voc_exp}" --vocoder.checkpoint "${_voc}")
+        _voc_models=("${_voc}"); _voc_id="neural ${_voc}"
+    fi
     for dset in "${test_list[@]}"; do
-        log "Stage 11: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}): real, resynthesis (${_t2m}), TTS (${_lm}), ${#rl_names[@]} RL variants"
+        log "Stage 11: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}; vocoder: ${_voc_id}): real, resynthesis (${_t2m}), TTS (${_lm}), ${#rl_names[@]} RL variants"
         mkdir -p "${expdir}/real_${dset}"
         # Copied only when it changed: its mtime tells stage 12 whether the scores are stale.
         cmp -s "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp" || cp "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp"
@@ -381,9 +416,12 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
             else  # the SFT LM's config with the SFT or an RL run's weights
                 _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}")
             fi
-            # Inputs compared by content: local/data.sh rewrites data/ on every run (mtimes say nothing).
-            if newer_than "${_dir}/wav.scp" "${_models[@]}" ${synth_config} && cmp -s "data/${dset}/text" "${_dir}/text" \
-                && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk" && cmp -s "data/${dset}/wav.scp" "${_dir}/real_wav.scp"; then
+            # Inputs compared by content: local/data.sh rewrites data/ on every run (mtimes say nothing). A dir without
+            # a vocoder file predates the option: Griffin-Lim made it.
+            if newer_than "${_dir}/wav.scp" "${_models[@]}" "${_voc_models[@]}" ${synth_config} \
+                && cmp -s "data/${dset}/text" "${_dir}/text" && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk" \
+                && cmp -s "data/${dset}/wav.scp" "${_dir}/real_wav.scp" \
+                && [ "$(cat "${_dir}/vocoder" 2>/dev/null || echo griffin_lim)" = "${_voc_id}" ]; then
                 log "  ${_dir}/wav.scp: complete, skipping"
                 continue
             fi
@@ -392,10 +430,11 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
             ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/synth.JOB.log" \
                 ${python} -m audiorl.bin.tts_synth "${_synth_conf[@]}" --mode "${mode}" --t2m_exp "${t2m_exp}" "${_opts[@]}" \
                     --data_dir "data/${dset}" --spk_embed "${_spk}" --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" \
-                    --batch_size "${synth_batch_size}" ${synth_args}
+                    --batch_size "${synth_batch_size}" "${_voc_opts[@]}" ${synth_args}
             ${python} -m audiorl.bin.tts_merge "${_dir}" --nj "${inference_nj}" --data_dir "data/${dset}"
             cp "data/${dset}/text" "data/${dset}/utt2spk" "${_dir}/"   # what was synthesised
             cp "data/${dset}/wav.scp" "${_dir}/real_wav.scp"
+            echo "${_voc_id}" > "${_dir}/vocoder"
         done
     done
 fi
