@@ -208,21 +208,37 @@ class Token2Mel(nn.Module):
     @torch.no_grad()
     def sample(self, tokens: torch.Tensor, token_lens: torch.Tensor, spk: torch.Tensor | None = None,
                n_steps: int | None = None, solver: str | None = None, cfg_strength: float | None = None,
-               temperature: float = 1.0, generator: torch.Generator | None = None):
+               temperature: float = 1.0, generator: torch.Generator | None = None, t_start: float = 0.0):
         """tokens (B, N) -> (log-mel (B, U N, n_mels), mel_lens (B,) = U token_lens); frames past mel_lens hold the
-        silence floor. Defaults from the config; temperature scales the initial noise. Call in eval mode."""
+        silence floor. Defaults from the config; temperature scales the initial noise. Call in eval mode.
+
+        t_start > 0 (cfm): shallow flow matching (DiffSinger's shallow diffusion, with the Matcha-TTS prior as the
+        coarse mel): the ODE starts at t_start from the point the training path would pass through if the mel were
+        mu, x = (1 - (1 - sigma_min) t_start) z + t_start mu, and integrates n_steps over [t_start, 1]. Needs a
+        model trained with prior_weight > 0 (mu is then a regression of the mel); t_start = 1 returns mu itself,
+        the deterministic prior mel, with no estimator call."""
         c = self.config
         n_steps = n_steps or c.n_steps
         solver = solver or c.solver
         w = c.cfg_strength if cfg_strength is None else cfg_strength
+        if not 0.0 <= t_start <= 1.0:
+            raise ValueError(f"token2mel sampling: t_start={t_start} must be in [0, 1]")
+        if t_start > 0 and (c.mode != "cfm" or c.prior_weight <= 0):
+            raise ValueError(f"token2mel sampling: t_start={t_start} starts from the prior mu, but this model "
+                             f"(mode {c.mode}, prior_weight {c.prior_weight}) was not trained to make mu a mel; "
+                             f"use t_start 0")
         mu, mask = self.encode_tokens(tokens, token_lens)
         B = mu.shape[0]
         spk_c = self.speaker(spk, B, mu.device)
         if c.mode == "regression":
             x = self.estimator(torch.zeros_like(mu), mask, mu, spk_c, mu.new_zeros(B))
+        elif t_start >= 1.0:
+            x = mu
         else:
-            x = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) * temperature
-            ts = warp(torch.linspace(0, 1, n_steps + 1, device=mu.device), c.t_schedule)  # (n+1,)
+            z = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) * temperature
+            x = (1 - (1 - c.sigma_min) * t_start) * z + t_start * mu
+            # the time grid over [t_start, 1]: the warped grid's points, mapped onto that interval
+            ts = t_start + (1 - t_start) * warp(torch.linspace(0, 1, n_steps + 1, device=mu.device), c.t_schedule)
             for i in range(n_steps):
                 t, dt = ts[i], ts[i + 1] - ts[i]
                 v = self._velocity(x, mask, mu, spk_c, t, w)

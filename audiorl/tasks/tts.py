@@ -509,8 +509,11 @@ class Token2MelTask(Task):
                 g = torch.Generator(device=device).manual_seed(0)
                 mel, lens = model.sample(b["tokens"], b["token_lens"], b["spk"], generator=g)
                 T = torch.minimum(lens, b["mel_lens"])  # (B,)
-                err = [(mel[i, : int(t)] - b["mel"][i, : int(t)]).abs().mean() for i, t in enumerate(T)]
-                res["mel_l1"] = float(torch.stack(err).mean())
+                l1 = lambda m: float(torch.stack([(m[i, : int(t)] - b["mel"][i, : int(t)]).abs().mean()  # noqa: E731
+                                                  for i, t in enumerate(T)]).mean())
+                res["mel_l1"] = l1(mel)
+                if self.cfg.model.mode == "cfm" and self.cfg.model.prior_weight > 0:  # the prior mel alone (t_start 1)
+                    res["mel_l1_prior"] = l1(model.sample(b["tokens"], b["token_lens"], b["spk"], t_start=1.0)[0])
         return res
 
 

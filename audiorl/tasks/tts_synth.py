@@ -41,6 +41,9 @@ class Token2MelSamplingConfig:
     solver: Literal["", "euler", "midpoint"] = option("", "ODE solver; '' = the model's.")
     cfg_strength: float = option(-1.0, "Classifier-free guidance weight; negative = the model's.")
     temperature: float = option(1.0, "Scale of the initial noise (lower = smoother, less varied mels).")
+    t_start: float = option(0.0, "Shallow flow matching: start the ODE at this t from the prior mu (Token2Mel.sample; "
+                                 "models trained with prior_weight > 0) instead of from pure noise at 0; 1 = the "
+                                 "prior mel itself, no ODE.")
 
 
 @dataclass
@@ -193,7 +196,7 @@ class Synthesizer:
                            self._spk(spk, len(tokens)) if self.t2m.config.spk_embed_dim else None,
                            n_steps=s.n_steps or None, solver=s.solver or None,
                            cfg_strength=None if s.cfg_strength < 0 else s.cfg_strength, temperature=s.temperature,
-                           generator=generator)
+                           generator=generator, t_start=s.t_start)
 
     @torch.no_grad()
     def mel_to_waves(self, mel: torch.Tensor, lens: torch.Tensor) -> list[np.ndarray]:

@@ -260,6 +260,32 @@ def test_token2mel_prior_loss_is_mse_of_mu_and_weighted():
         replace(m.config, prior_weight=-1.0)
 
 
+def test_token2mel_shallow_sampling_starts_from_the_prior():
+    """t_start 1 returns the prior mu (denormalised) with no estimator call; 0 < t_start < 1 integrates only over
+    [t_start, 1] (n_steps estimator calls, so CFG 0 -> exactly n_steps); models without a trained prior refuse it."""
+    tokens, tl, mel, ml, spk = t2m_batch()
+    m = tiny_t2m().eval()
+    m.set_mel_stats(mel.mean((0, 1)), mel.std((0, 1)))
+    mu, mask = m.encode_tokens(tokens, tl)
+    calls = []
+    m.estimator = (lambda f: lambda *a: calls.append(a[-1]) or f(*a))(m.estimator)
+    x, n = m.sample(tokens, tl, spk, t_start=1.0)
+    assert not calls and n.tolist() == [40, 24]
+    want = (mu * m.mel_std + m.mel_mean).masked_fill(~mask[..., None], math.log(1e-5))
+    assert torch.allclose(x, want)
+    x, _ = m.sample(tokens, tl, spk, t_start=0.6, n_steps=3, cfg_strength=0.0, generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 3 and all(float(t.min()) >= 0.6 - 1e-6 for t in calls) and float(calls[0][0]) == pytest.approx(0.6)
+    assert torch.isfinite(x).all()
+    with pytest.raises(ValueError, match="t_start"):
+        m.sample(tokens, tl, spk, t_start=1.5)
+    with pytest.raises(ValueError, match="prior"):
+        tiny_t2m("regression").eval().sample(tokens, tl, spk, t_start=0.5)
+    no_prior = tiny_t2m().eval()
+    no_prior.config = replace(no_prior.config, prior_weight=0.0)
+    with pytest.raises(ValueError, match="prior"):
+        no_prior.sample(tokens, tl, spk, t_start=0.5)
+
+
 # ---- vocoder -----------------------------------------------------------------------------------------------------
 def test_griffin_lim_sine_round_trip():
     c = MelConfig()

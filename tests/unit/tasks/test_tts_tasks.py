@@ -167,7 +167,7 @@ def t2m_exp(corpus, tokenizer_exp):
     exp = corpus["root"] / "exp" / "token2mel"
     task = T.Token2MelTask(_t2m_cfg(corpus))
     res = Trainer(task, task.cfg.train, exp, config=task.cfg).fit()
-    assert res["step"] == 2 and {"loss", "mel_l1"} <= set(res["valid"])
+    assert res["step"] == 2 and {"loss", "prior", "mel_l1", "mel_l1_prior"} <= set(res["valid"])
     return exp
 
 
