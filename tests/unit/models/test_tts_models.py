@@ -242,7 +242,7 @@ def test_token2mel_prior_loss_is_mse_of_mu_and_weighted():
     m.eval()  # no condition dropout
     torch.manual_seed(5)
     out = m(tokens, tl, mel, ml, spk)
-    mu, mask = m.encode_tokens(tokens, tl)
+    mu, mask = m.encode_tokens(tokens, tl, spk)
     mask = mask & (torch.arange(mu.shape[1])[None] < ml[:, None])
     x1 = (mel[:, : mu.shape[1]] - m.mel_mean) / m.mel_std
     want = ((mu - x1)[mask] ** 2).mean()
@@ -256,8 +256,21 @@ def test_token2mel_prior_loss_is_mse_of_mu_and_weighted():
     assert torch.allclose(out2["loss"], out["fm"]) and torch.allclose(out2["fm"], out["fm"])
     out["prior"].backward()  # the prior trains the token encoder, not the estimator
     assert m.token_embed.weight.grad.abs().sum() > 0 and m.out_proj.weight.grad is None
+    assert m.spk_token_proj.weight.grad.abs().sum() > 0  # the prior is of the speaker's voice (spk_in_encoder)
     with pytest.raises(ValueError, match="prior_weight"):
         replace(m.config, prior_weight=-1.0)
+
+
+def test_token2mel_prior_depends_on_the_speaker_only_with_spk_in_encoder():
+    tokens, tl, _, _, spk = t2m_batch()
+    m = tiny_t2m().eval()
+    a, _ = m.encode_tokens(tokens, tl, spk)
+    b, _ = m.encode_tokens(tokens, tl, spk.flip(0))
+    assert not torch.allclose(a, b)
+    torch.manual_seed(0)
+    m0 = Token2Mel(replace(m.config, spk_in_encoder=False)).eval()
+    assert m0.spk_token_proj is None
+    assert torch.equal(m0.encode_tokens(tokens, tl, spk)[0], m0.encode_tokens(tokens, tl, spk.flip(0))[0])
 
 
 def test_token2mel_shallow_sampling_starts_from_the_prior():
@@ -266,7 +279,7 @@ def test_token2mel_shallow_sampling_starts_from_the_prior():
     tokens, tl, mel, ml, spk = t2m_batch()
     m = tiny_t2m().eval()
     m.set_mel_stats(mel.mean((0, 1)), mel.std((0, 1)))
-    mu, mask = m.encode_tokens(tokens, tl)
+    mu, mask = m.encode_tokens(tokens, tl, spk)
     calls = []
     m.estimator = (lambda f: lambda *a: calls.append(a[-1]) or f(*a))(m.estimator)
     x, n = m.sample(tokens, tl, spk, t_start=1.0)
