@@ -27,7 +27,7 @@ from audiorl.data.sampler import LengthBucketSampler, map_batches
 from audiorl.log import get_logger
 from audiorl.models.hf_init import load_pretrained_llm, pretrained_llm_config, pretrained_tokenizer
 from audiorl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
-from audiorl.models.token2mel import SILENCE, Token2Mel, Token2MelConfig
+from audiorl.models.token2mel import SILENCE, Token2Mel, Token2MelConfig, code_mel_means
 from audiorl.models.tts_lm import TTSLM, TTSLMConfig
 from audiorl.models.vocoder import MelConfig
 from audiorl.tasks.tts_data import (LoadedExp, MelTargets, TextTokens, check_coverage, check_vocab_sizes,
@@ -460,7 +460,11 @@ class Token2MelTask(Task):
                                         d.allow_missing) if d.valid_dir else None
         self._sampler = None
         stats_utts = sorted(self.train_data.lengths)[: max(1, d.mel_stats_utts)]
-        self.mel_mean, self.mel_std = mel_stats(self.train_data.mels.load(u) for u in stats_utts)
+        mels = [self.train_data.mels.load(u) for u in stats_utts]
+        self.mel_mean, self.mel_std = mel_stats(mels)
+        m = self.cfg.model
+        self.code_mel = code_mel_means(((self.train_data.tokens[u], x) for u, x in zip(stats_utts, mels)), V,
+                                       m.upsample, m.mel_offset, self.mel_mean, self.mel_std) if m.code_mel else None
         logger.info("token-to-mel (%s): codebook %d; train %d utterances (%.2f h of mel); mel stats from %d utterances",
                     self.cfg.model.mode, V, len(self.train_data.lengths),
                     sum(self.train_data.lengths.values()) / 360000, len(stats_utts))
@@ -468,6 +472,8 @@ class Token2MelTask(Task):
     def build_model(self) -> Token2Mel:
         m = Token2Mel(self.cfg.model)
         m.set_mel_stats(self.mel_mean, self.mel_std)
+        if self.code_mel is not None:
+            m.set_code_mel(self.code_mel)
         return m
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
@@ -508,8 +514,9 @@ class Token2MelTask(Task):
                 b = move(self.valid_data.collate(sorted(self.valid_data.lengths)[:k]))
                 g = torch.Generator(device=device).manual_seed(0)
                 mel, lens = model.sample(b["tokens"], b["token_lens"], b["spk"], generator=g)
-                T = torch.minimum(lens, b["mel_lens"])  # (B,)
-                l1 = lambda m: float(torch.stack([(m[i, : int(t)] - b["mel"][i, : int(t)]).abs().mean()  # noqa: E731
+                o = self.cfg.model.mel_offset  # synthesised frame j is real frame j + o
+                T = torch.minimum(lens, b["mel_lens"] - o)  # (B,)
+                l1 = lambda m: float(torch.stack([(m[i, : int(t)] - b["mel"][i, o: o + int(t)]).abs().mean()  # noqa: E731
                                                   for i, t in enumerate(T)]).mean())
                 res["mel_l1"] = l1(mel)
                 if self.cfg.model.mode == "cfm" and self.cfg.model.prior_weight > 0:  # the prior mel alone (t_start 1)

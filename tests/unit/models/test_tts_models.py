@@ -15,7 +15,7 @@ from audiorl.models.llm import LLMConfig
 from audiorl.models.quantizer import FSQ, EMAVQ, QuantizerConfig
 from audiorl.models.speaker import compute_spk_embeds, load_embeds, utt_condition
 from audiorl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig, dump_tokens, read_tokens
-from audiorl.models.token2mel import Token2Mel, Token2MelConfig
+from audiorl.models.token2mel import Token2Mel, Token2MelConfig, code_mel_means
 from audiorl.models.tts_lm import SpeechSamplingConfig, TTSLM, TTSLMConfig, loop_continuation
 from audiorl.models.vocoder import GriffinLimVocoder, MelConfig, mel_spectrogram, num_mel_frames
 
@@ -243,8 +243,10 @@ def test_token2mel_prior_loss_is_mse_of_mu_and_weighted():
     torch.manual_seed(5)
     out = m(tokens, tl, mel, ml, spk)
     mu, mask = m.encode_tokens(tokens, tl, spk)
-    mask = mask & (torch.arange(mu.shape[1])[None] < ml[:, None])
-    x1 = (mel[:, : mu.shape[1]] - m.mel_mean) / m.mel_std
+    o = m.config.mel_offset  # token i is trained on frames [4i + o, 4i + 4 + o)
+    assert o == 2
+    mask = mask & (torch.arange(mu.shape[1])[None] < (ml - o)[:, None])
+    x1 = (mel[:, o: o + mu.shape[1]] - m.mel_mean) / m.mel_std
     want = ((mu - x1)[mask] ** 2).mean()
     assert torch.allclose(out["prior"], want, atol=1e-6)
     assert torch.allclose(out["loss"], out["fm"] + m.config.prior_weight * out["prior"])
@@ -271,6 +273,27 @@ def test_token2mel_prior_depends_on_the_speaker_only_with_spk_in_encoder():
     m0 = Token2Mel(replace(m.config, spk_in_encoder=False)).eval()
     assert m0.spk_token_proj is None
     assert torch.equal(m0.encode_tokens(tokens, tl, spk)[0], m0.encode_tokens(tokens, tl, spk.flip(0))[0])
+
+
+def test_token2mel_code_mel_starts_mu_at_the_code_means():
+    """code_mel_means averages each code's U normalised mel frames (from mel_offset on); set_code_mel puts them in the
+    direct code -> frames embedding, so a model whose network part outputs 0 has mu = that lookup."""
+    g = torch.Generator().manual_seed(3)
+    mel = torch.randn(30, NMEL, generator=g)
+    tokens = torch.tensor([1, 2, 1, 5, 2, 1, 0])  # 7 tokens; (30 - 2) // 4 = 7 have all 4 frames
+    mean, std = torch.zeros(NMEL), torch.ones(NMEL) * 2
+    table = code_mel_means([(tokens.numpy(), mel)], 16, 4, 2, mean, std)
+    frames = (mel[2:30] / 2).view(7, 4, NMEL)
+    assert torch.allclose(table[1], frames[[0, 2, 5]].mean(0)) and torch.allclose(table[5], frames[3])
+    assert (table[7] == 0).all()  # never seen: the mean mel
+    m = tiny_t2m().eval()
+    m.set_code_mel(table)
+    torch.nn.init.zeros_(m.mu_proj.weight), torch.nn.init.zeros_(m.mu_proj.bias)
+    mu, _ = m.encode_tokens(tokens[None], torch.tensor([7]))
+    assert torch.allclose(mu[0], table[tokens].reshape(28, NMEL))
+    with pytest.raises(ValueError, match="linear"):
+        replace(m.config, length_regulator="repeat")
+    assert replace(m.config, length_regulator="repeat", code_mel=False).length_regulator == "repeat"
 
 
 def test_token2mel_shallow_sampling_starts_from_the_prior():
