@@ -85,6 +85,9 @@ def _config_class(path: Path):
     if name.startswith("train_token2text"):
         from audiorl.tasks.token2text import Token2TextTrainConfig
         return Token2TextTrainConfig
+    if name.startswith("train_vocoder"):
+        from audiorl.tasks.vocoder import VocoderTrainConfig
+        return VocoderTrainConfig
     if name.startswith("synth"):
         from audiorl.bin.tts_synth import SynthConfig
         return SynthConfig
