@@ -20,9 +20,11 @@ mode "cfm": the estimator predicts the OT-CFM vector field (Lipman et al. 2023; 
 mode "regression": the same network with x_t = 0 and t = 0 predicts the mel directly, L1 loss: the deterministic
   baseline (over-smoothed mels, but one forward pass).
 Mels are normalised per bin with stored statistics (``set_mel_stats``; defaults 0/1) so that N(0, I) noise matches
-the data's scale. Token i covers mel frames [4i, 4i + 4); the tokenizer's conv front end (no padding) places token i
-about 3 frames later than that, which the non-causal blocks absorb. Not done: in-context prompt mels (CosyVoice's
-``cond`` for zero-shot voices), streaming/chunked attention.
+the data's scale. Token i makes mel frames [4i, 4i + 4) of the output, trained on the recording's frames
+[4i + mel_offset, 4i + 4 + mel_offset) (the tokenizer's unpadded convs centre token i ~2 frames late). With code_mel,
+mu = a trainable code -> 4-frame embedding, started at each code's mean mel over the training data (code_mel_means),
+plus the network's part, started at 0: training begins at the lookup's intelligibility instead of at a mean voice.
+Not done: in-context prompt mels (CosyVoice's ``cond`` for zero-shot voices), streaming/chunked attention.
 """
 
 from __future__ import annotations
