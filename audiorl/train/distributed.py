@@ -57,8 +57,13 @@ def init_distributed(backend: str = "auto", use_cuda: bool | None = None) -> tup
     return dist.get_rank(), dist.get_world_size()
 
 
-def destroy() -> None:
+def destroy(sync: bool = False) -> None:
+    """Leave the process group; sync=True (a clean finish) waits for every rank first: a rank that tears gloo down
+    while its peer still has a collective in flight aborts the peer ("terminate called without an active
+    exception", seen on a loaded 2-core machine). Not after an error: the peer may never arrive."""
     if is_distributed():
+        if sync:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -485,10 +485,12 @@ class Trainer:
         old_sigterm = None
         if threading.current_thread() is threading.main_thread():
             old_sigterm = signal.signal(signal.SIGTERM, self._on_signal)
+        clean = False
         try:
             out = self._fit()
             if self._signal is not None:
                 raise Interrupted(128 + self._signal)
+            clean = True
             return out
         finally:
             if old_sigterm is not None:
@@ -497,7 +499,7 @@ class Trainer:
                 logging.getLogger().removeHandler(handler)
                 handler.close()
             if self._owns_pg:
-                dist_lib.destroy()
+                dist_lib.destroy(sync=clean)
 
     def _fit(self) -> dict[str, Any]:
         cfg = self.cfg

@@ -21,7 +21,10 @@ def torchrun(script: Path, args: list[str], nproc: int = 2, exp_dir: Path | None
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(script),
            *args]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    if res.returncode != 0 and "Signal 6 (SIGABRT)" in res.stderr and "Traceback" not in res.stderr:
+    # torchrun's own report of a failed child is a Python traceback too: look for one from a worker only, before
+    # the agent's first log line about the failure.
+    workers = res.stderr.split("torch/distributed/elastic/multiprocessing/api.py", 1)[0]
+    if res.returncode != 0 and "Signal 6 (SIGABRT)" in res.stderr and "Traceback" not in workers:
         # Seen once in ~17 runs on a loaded 2-core machine: a worker aborted inside gloo/c10d with no
         # Python error (gloo teardown races are a known upstream issue). Retry once, but say so.
         warnings.warn("torchrun worker aborted without a Python error; retrying once:\n" + res.stderr[-1500:])
