@@ -185,7 +185,7 @@ def test_config_is_self_contained(corpus, tmp_path):
     assert json.loads(json.dumps(saved.rewards.rewards[0].kwargs)) == {"mode": "logprob"}
 
 
-@pytest.mark.parametrize("conf", sorted(Path(__file__).resolve().parents[3].glob("egs/*/tts/conf/rl/*.yaml")),
+@pytest.mark.parametrize("conf", sorted(Path(__file__).resolve().parents[3].glob("egs/*/tts/conf/rl/**/*.yaml")),
                          ids=lambda p: p.name)
 def test_recipe_rl_configs_load(conf):
     cfg = load_config(TTSRLConfig, conf)
