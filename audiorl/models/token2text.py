@@ -116,6 +116,41 @@ class Token2Text(nn.Module):
     def blank_id(self) -> int:
         return self.config.text_vocab_size
 
+    @torch.no_grad()
+    def init_from_tokenizer(self, tok: nn.Module, copy_ctc_head: bool) -> list[str]:
+        """Start from the layers of a speech tokenizer (audiorl/models/speech_tokenizer.py) above its quantiser: they
+        already read its tokens as text (that is how the tokenizer was trained), so the reward model starts where
+        the tokenizer's CTC ends instead of from scratch. Copied: embedding row k = the quantiser's decoded code k
+        (scaled by 1/sqrt(dim) to undo encode()'s x sqrt(dim)), the post-quantiser blocks, the final LayerNorm and,
+        when the text units are the same, the CTC head. The soft path then feeds probs @ codes, the same
+        interpolation in code space the tokenizer's blocks were trained on. Attribute heads start fresh.
+        Returns the copied parameter names."""
+        c, e = self.config, tok.config.encoder
+        post = len(tok.post)
+        want = dict(dim=e.dim, n_layers=post, n_heads=e.n_heads, ffn_dim=e.ffn_dim, block=e.block,
+                    conv_kernel=e.conv_kernel, speech_vocab_size=tok.codebook_size)
+        diff = [f"{k}: {getattr(c, k)} vs {v}" for k, v in want.items() if getattr(c, k) != v]
+        if diff:
+            raise ValueError(f"token2text differs from the speech tokenizer's post-quantiser layers it starts from "
+                             f"({'; '.join(diff)})")
+        codes = tok.quantizer.decode(torch.arange(tok.codebook_size, device=self.embed.weight.device))  # (Vs, D)
+        self.embed.weight.copy_(codes.to(self.embed.weight.dtype) / math.sqrt(c.dim))
+        copied = ["embed.weight"]
+
+        def copy(dst: nn.Module, src: nn.Module, name: str):
+            dst.load_state_dict(src.state_dict())
+            copied.extend(f"{name}.{n}" for n in src.state_dict())
+
+        for i, block in enumerate(tok.post):
+            copy(self.blocks[i], block, f"blocks.{i}")
+        copy(self.norm, tok.norm, "norm")
+        if copy_ctc_head:
+            if tok.ctc_head.out_features != self.ctc_head.out_features:
+                raise ValueError(f"copy_ctc_head: the tokenizer's CTC head has {tok.ctc_head.out_features} outputs, "
+                                 f"this model {self.ctc_head.out_features} (other text units)")
+            copy(self.ctc_head, tok.ctc_head, "ctc_head")
+        return copied
+
     # ---- encoder ------------------------------------------------------------------------------------------------
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Hard ids (B, T) long -> E[ids]; soft (B, T, Vs) float (probabilities, Gumbel samples) -> tokens @ E.

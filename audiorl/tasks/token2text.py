@@ -17,6 +17,7 @@ Validation: CTC loss per text id and the greedy-CTC WER of the first ``data.vali
 
 from __future__ import annotations
 
+import filecmp
 import os
 from dataclasses import dataclass, replace
 from typing import Literal, Mapping
@@ -82,11 +83,27 @@ class Token2TextDataConfig:
 
 
 @dataclass
+class Token2TextInitConfig:
+    """Start the reward model from the speech tokenizer's layers above its quantiser (Token2Text.init_from_tokenizer).
+    The tokenizer was trained to read its own tokens as text, so this starts where its CTC ends."""
+
+    from_tokenizer: bool = option(False, "Copy data.tokenizer_exp's post-quantiser blocks, LayerNorm and decoded codes "
+                                         "(as the embedding); the model's shape (dim, n_layers = its blocks above the "
+                                         "quantiser, n_heads, ffn_dim, block, conv_kernel) is replaced by the "
+                                         "tokenizer's. Needs data.tokenizer_exp.")
+    tokenizer_units: bool = option(True, "With from_tokenizer: read text in the tokenizer's units (data.token_model "
+                                         "is replaced by the tokenizer's, and its CTC head is copied); false keeps "
+                                         "data.token_model and starts a new CTC head.")
+
+
+@dataclass
 class Token2TextTrainConfig:
     """Token-to-text reward model: speech tokens -> CTC text (+ attribute heads)."""
 
     data: Token2TextDataConfig = option(default_factory=Token2TextDataConfig, help="Tokens, text, speakers.")
     model: Token2TextConfig = option(default_factory=Token2TextConfig, help="The reward model.")
+    init: Token2TextInitConfig = option(default_factory=Token2TextInitConfig, help="Initialisation from the speech "
+                                        "tokenizer.")
     train: TrainConfig = option(default_factory=lambda: TrainConfig(max_steps=2000), help="The training loop.")
 
 
@@ -146,6 +163,9 @@ class TokenTextData:
 # ----------------------------------------------------------------------------------------------- the task
 class Token2TextTask(Task):
     def __init__(self, cfg: Token2TextTrainConfig):
+        self._tok = None
+        if cfg.init.from_tokenizer:
+            cfg = self._resolve_tokenizer_init(cfg)
         d = cfg.data
         self.text = TextTokens(d.token_model)
         Vs = d.resolve_codebook()
@@ -178,8 +198,40 @@ class Token2TextTask(Task):
             logger.info("speaking-rate classes: edges %s speech tokens per text id", d.rate_edges)
         return d
 
+    def _resolve_tokenizer_init(self, cfg: Token2TextTrainConfig) -> Token2TextTrainConfig:
+        """model shape <- the tokenizer's post-quantiser layers; data.token_model <- its text units (tokenizer_units)."""
+        from audiorl.tasks.tts import load_speech_tokenizer
+
+        d = cfg.data
+        if not d.tokenizer_exp:
+            raise ValueError("init.from_tokenizer needs data.tokenizer_exp (the speech tokenizer that made the tokens)")
+        tok = load_speech_tokenizer(d.tokenizer_exp)
+        tc = tok.config
+        e = tc.model.encoder
+        units = tc.data.token_model
+        if not os.path.isabs(units) and not os.path.exists(units):
+            raise FileNotFoundError(f"{d.tokenizer_exp}/config.yaml: data.token_model {units} not found from "
+                                    f"{os.getcwd()}; run from the recipe dir that trained the tokenizer")
+        if cfg.init.tokenizer_units and units != d.token_model:
+            logger.info("token2text: text units %s -> %s (the tokenizer's, init.tokenizer_units)", d.token_model, units)
+            d = replace(d, token_model=units)
+        same_units = os.path.exists(d.token_model) and filecmp.cmp(d.token_model, units, shallow=False)
+        m = replace(cfg.model, dim=e.dim, n_layers=e.n_layers - tc.model.quantize_after, n_heads=e.n_heads,
+                    ffn_dim=e.ffn_dim, block=e.block, conv_kernel=e.conv_kernel,
+                    text_vocab_size=0 if d.token_model != cfg.data.token_model else cfg.model.text_vocab_size)
+        self._tok = (tok.model, same_units)
+        logger.info("token2text: starting from %s (%d blocks above its quantiser, %s; CTC head %s)", d.tokenizer_exp,
+                    m.n_layers, tok.weights,
+                    "copied" if same_units else "new (other text units)")
+        return replace(cfg, data=d, model=m)
+
     def build_model(self) -> Token2Text:
-        return Token2Text(self.cfg.model)
+        model = Token2Text(self.cfg.model)
+        if self._tok is not None:  # a resumed run then loads its own checkpoint over this
+            tok, same_units = self._tok
+            copied = model.init_from_tokenizer(tok, copy_ctc_head=same_units)
+            logger.info("token2text: %d tensors copied from the speech tokenizer", len(copied))
+        return model
 
     def _collate(self, data: TokenTextData):
         return lambda utts: data.collate(utts, self.cfg.data)

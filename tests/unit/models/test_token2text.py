@@ -159,3 +159,43 @@ def test_task_trains_reloads_and_scores(corpus, tmp_path):
     assert T.rate_class(30, 10, [2.0, 4.0]) == 1 and T.rate_class(5, 10, [2.0, 4.0]) == 0
     targets = T.attribute_targets(cfg.data, [30, 5], [10, 10], ["spk1", "spk9"])
     assert targets["speaker"].tolist() == [1, -100] and targets["rate"].tolist()[1] == 0
+
+
+# ---- starting from the speech tokenizer --------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["fsq", "vq"])
+def test_init_from_tokenizer_reads_tokens_as_the_tokenizer_does(kind):
+    """After init_from_tokenizer, the reward model's CTC log-probs on the tokenizer's ids equal the tokenizer's own
+    (the blocks above its quantiser on the quantised vectors): the same function, re-entered from the ids."""
+    from audiorl.models.encoder import EncoderConfig
+    from audiorl.models.quantizer import QuantizerConfig
+    from audiorl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
+
+    torch.manual_seed(0)
+    enc = EncoderConfig(n_mels=12, dim=16, n_layers=3, n_heads=2, ffn_dim=32, subsample_channels=4, block="conformer",
+                        conv_kernel=5, dropout=0.0, specaug=False, input_norm="utterance")
+    q = QuantizerConfig(kind=kind, levels=(3, 3, 2), codebook_size=12, code_dim=4)
+    tok = SpeechTokenizer(SpeechTokenizerConfig(text_vocab_size=7, encoder=enc, quantize_after=1, quantizer=q)).eval()
+    cfg = Token2TextConfig(speech_vocab_size=tok.codebook_size, text_vocab_size=7, dim=16, n_layers=2, n_heads=2,
+                           ffn_dim=32, block="conformer", conv_kernel=5, dropout=0.0)
+    model = Token2Text(cfg).eval()
+    copied = model.init_from_tokenizer(tok, copy_ctc_head=True)
+    assert "embed.weight" in copied and any(k.startswith("ctc_head.") for k in copied)
+    feats, flens = torch.randn(2, 60, 12), torch.tensor([60, 41])
+    targets, tlens = torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2])
+    with torch.no_grad():
+        ref = tok(feats, flens, targets, tlens)
+        ids, lens = tok.tokenize(feats, flens)
+        got = model.ctc_logprobs(model.encode(ids, lens))
+        soft = model.ctc_logprobs(model.encode(F.one_hot(ids, tok.codebook_size).float(), lens))
+    for b in range(2):
+        n = int(lens[b])
+        assert torch.allclose(got[b, :n], ref["logp"][b, :n], atol=1e-4)
+        assert torch.allclose(soft[b, :n], ref["logp"][b, :n], atol=1e-4)
+    with pytest.raises(ValueError, match="n_layers: 3 vs 2"):
+        Token2Text(Token2TextConfig(**{**cfg.__dict__, "n_layers": 3})).init_from_tokenizer(tok, copy_ctc_head=True)
+    with pytest.raises(ValueError, match="other text units"):
+        Token2Text(Token2TextConfig(**{**cfg.__dict__, "text_vocab_size": 9})).init_from_tokenizer(tok, True)
+    fresh = Token2Text(Token2TextConfig(**{**cfg.__dict__, "text_vocab_size": 9}))
+    head0 = fresh.ctc_head.weight.clone()
+    fresh.init_from_tokenizer(tok, copy_ctc_head=False)
+    assert torch.equal(fresh.ctc_head.weight, head0) and torch.equal(fresh.norm.weight, tok.norm.weight)

@@ -179,3 +179,54 @@ def test_scratch_tokenizer_still_refuses_unnormalised_input(recipe):
     with pytest.raises(ValueError, match="input_norm='global'"):  # no stats to hold without an ASR model
         T.SpeechTokenizerTask(_cfg(recipe, "--init.asr_exp", "", "--data.token_model", str(recipe / "tts/bpe40.model"),
                                    "--model.encoder.input_norm", "global"))
+
+
+def test_reward_model_starts_from_the_tokenizer(recipe, tmp_path):
+    """token2text init.from_tokenizer: shape and text units from the tokenizer exp, its CTC reading of the dumped
+    tokens reproduced exactly; it then trains and reloads from its own config.yaml alone."""
+    import kaldiio
+
+    from audiorl.models.speech_tokenizer import dump_tokens
+    from audiorl.tasks import token2text as TT
+
+    exp = tmp_path / "tok"
+    task = T.SpeechTokenizerTask(_cfg(recipe))
+    Trainer(task, task.cfg.train, exp, config=task.cfg).fit()
+    tok = T.load_speech_tokenizer(str(exp))
+    t = recipe / "tts"
+    for name in ("train", "dev"):
+        dump_tokens(tok.model, str(t / "dump/fbank" / name / "feats.scp"), str(tmp_path / "tokens" / name / "tokens"))
+
+    def cfg(*extra):
+        return load_config(TT.Token2TextTrainConfig, overrides=[
+            "--data.train_dir", str(t / "dump/fbank/train"), "--data.train_tokens", str(tmp_path / "tokens/train/tokens.scp"),
+            "--data.valid_dir", str(t / "dump/fbank/dev"), "--data.valid_tokens", str(tmp_path / "tokens/dev/tokens.scp"),
+            "--data.token_model", str(t / "bpe40.model"), "--data.tokenizer_exp", str(exp), "--data.valid_decode_utts",
+            "2", "--init.from_tokenizer", "true", "--model.dropout", "0.0", "--model.n_layers", "4",
+            "--train.max_steps", "2", "--train.log_interval", "1", "--train.valid_interval", "2",
+            "--train.save_interval", "2", *QUIET, *extra])
+
+    rm_task = TT.Token2TextTask(cfg())
+    m = rm_task.cfg.model
+    assert (m.dim, m.n_layers, m.block, m.text_vocab_size, m.speech_vocab_size) == (32, 1, "conformer", 30, 45)
+    assert rm_task.cfg.data.token_model == tok.config.data.token_model  # the tokenizer's units replaced bpe40
+    rm = rm_task.build_model().eval()
+    feats = kaldiio.load_scp(str(t / "dump/fbank/dev/feats.scp"))
+    toks = kaldiio.load_scp(str(tmp_path / "tokens/dev/tokens.scp"))
+    u = sorted(feats)[0]
+    x = torch.from_numpy(np.array(feats[u]))[None]
+    with torch.no_grad():
+        ref = tok.model(x, torch.tensor([x.shape[1]]), torch.tensor([[1, 2]]), torch.tensor([2]))["logp"][0]
+        ids = torch.from_numpy(np.array(toks[u], dtype=np.int64))[None]
+        got = rm.ctc_logprobs(rm.encode(ids, torch.tensor([ids.shape[1]])))[0]
+    assert torch.allclose(got, ref, atol=1e-4)
+
+    res = Trainer(rm_task, rm_task.cfg.train, tmp_path / "rm", config=rm_task.cfg).fit()
+    assert res["step"] == 2 and "wer" in res["valid"]
+    loaded, text = TT.load_token2text(str(tmp_path / "rm"))  # no tokenizer needed to rebuild it
+    assert loaded.config.model.n_layers == 1 and text.vocab_size == 30
+
+    own = TT.Token2TextTask(cfg("--init.tokenizer_units", "false"))  # keep bpe40: new CTC head, the rest copied
+    assert own.cfg.model.text_vocab_size == 40 and own.build_model().ctc_head.out_features == 41
+    with pytest.raises(ValueError, match="needs data.tokenizer_exp"):
+        TT.Token2TextTask(cfg("--data.tokenizer_exp", "", "--data.codebook_size", "45"))
