@@ -101,6 +101,9 @@ class TTSRLModelsConfig:
     judge_mode: Literal["llm", "ctc"] = option("llm", "llm: the judge's LLM decoder (greedy); ctc: its CTC head.")
     t2m_sampling: Token2MelSamplingConfig = option(default_factory=Token2MelSamplingConfig,
                                                    help="Token-to-mel sampling of rollouts and validation.")
+    synth_config: str = option("", "Synthesis YAML of audiorl.bin.tts_synth (tts.sh passes its --synth_config): its "
+                                   "token2mel section replaces t2m_sampling, so rewards and validation hear the "
+                                   "token-to-mel that the synthesis stage uses. '' = t2m_sampling as given.")
     vocoder: GriffinLimConfig = option(default_factory=lambda: GriffinLimConfig(n_iter=16),
                                        help="Griffin-Lim of rollouts and validation (16 iterations: the judge does "
                                             "not need the phase of a 32-iteration synthesis).")
@@ -291,6 +294,10 @@ class _TTSRLBase:
         if not init:
             raise FileNotFoundError(f"{d.sft_exp}: no averaged model and no checkpoint to start RL from")
         cfg = replace(cfg, model=sft.model, train=replace(cfg.train, init_from=init))
+        if cfg.models.synth_config:  # one source of the token-to-mel settings: the synthesis config
+            from audiorl.tasks.tts_synth import t2m_sampling_of
+
+            cfg = replace(cfg, models=replace(cfg.models, t2m_sampling=t2m_sampling_of(cfg.models.synth_config)))
         self.models = TTSRLModels(cfg.models, cfg.model)
         need_rm = cfg.method != "grpo"
         if need_rm and self.models.rm is None:

@@ -17,6 +17,7 @@ A row whose LM emits no speech token (or a token sequence of length 0) becomes 0
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -44,6 +45,22 @@ class Token2MelSamplingConfig:
     t_start: float = option(0.0, "Shallow flow matching: start the ODE at this t from the prior mu (Token2Mel.sample; "
                                  "models trained with prior_weight > 0) instead of from pure noise at 0; 1 = the "
                                  "prior mel itself, no ODE.")
+
+
+def t2m_sampling_of(synth_yaml: str) -> Token2MelSamplingConfig:
+    """The ``token2mel:`` section of a synthesis YAML (audiorl.bin.tts_synth's config; absent = the defaults): how
+    the RL stage's rewards should run token-to-mel so they hear what the synthesis stage will produce."""
+    import yaml
+
+    from audiorl.config import from_dict
+
+    if not os.path.isfile(synth_yaml):
+        raise FileNotFoundError(f"{synth_yaml}: no such synthesis config (tts.sh --synth_config)")
+    with open(synth_yaml) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("token2mel", {}), dict):
+        raise ValueError(f"{synth_yaml}: expected a mapping with an optional 'token2mel:' mapping")
+    return from_dict(Token2MelSamplingConfig, data.get("token2mel") or {}, source=f"{synth_yaml} (token2mel)")
 
 
 @dataclass

@@ -77,6 +77,8 @@ def test_tts_recipe(smoke_recipe):
 
     # reward model and RL (stages 9-10), their synthesis and scoring (11-12)
     rm = tts / "exp/token2text_train_token2text_smoke"
+    rm_cfg = (rm / "config.yaml").read_text()  # started from the tokenizer, in its (the ASR's) text units
+    assert "from_tokenizer: true" in rm_cfg and "asr/data/token_list" in rm_cfg, rm_cfg
     assert json.loads((rm / "decode_test/result.json").read_text())["totals"]["snt"] == len(test_utts)
     for name in RL:
         exp = tts / "exp" / f"tts_rl_{name}"
@@ -85,6 +87,8 @@ def test_tts_recipe(smoke_recipe):
         valid = [r for r in rows if r["split"] == "valid"]
         assert [r["step"] for r in train] == [1, 2] and {r["step"] for r in valid} == {0, 2}, name
         assert "judge_wer" in valid[-1] and "rm_wer" in valid[-1], name
+        rl_cfg = (exp / "config.yaml").read_text()  # token-to-mel as stage 11 runs it (conf/synth_smoke.yaml)
+        assert "synth_config: conf/synth_smoke.yaml" in rl_cfg and "n_steps: 2" in rl_cfg, name
         key = "text_logprob" if name == "diffro" else "reward_token2text"
         assert key in train[0], (name, sorted(train[0]))
         if name.startswith("comb"):

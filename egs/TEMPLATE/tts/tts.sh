@@ -97,6 +97,7 @@ rl_curve_metrics=reward,reward_asr_judge,reward_token2text,reward_duration,rewar
 
 # ---- Synthesis (stage 11) -------------------------------------------------------------------------
 synth_config=          # synthesis config (YAML) of audiorl.bin.tts_synth: LM sampling, token-to-mel ODE, Griffin-Lim
+                       # (its token2mel section is also how stage 10's rewards and validation run token-to-mel)
 vocoder=griffin_lim    # mel -> wave of every system in stage 11: griffin_lim (no training) or neural (stage 8's exp/vocoder_<tag>, needs --voc_config or --voc_tag)
 synth_args=            # extra options for audiorl.bin.tts_synth (TTS and resynthesis), e.g. "--sampling.temperature 0.8"
 synth_spk_set=         # set whose per-speaker mean embeddings condition synthesis (seen voices); default: <train_set>
@@ -347,8 +348,10 @@ fi
 if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     [ ${#rl_names[@]} -gt 0 ] || { echo "$0: stage 10 needs --rl_variants \"name:config ...\"" >&2; exit 2; }
     [ -n "${rl_set}" ] || { echo "$0: stage 10 needs --rl_set (the RL texts, e.g. rl_pool)" >&2; exit 2; }
-    _asr_opts=(--models.asr_exp "${asr_exp}")
-    [ -n "${asr_dir}" ] && _asr_opts+=(--models.asr_dir "${asr_dir}")
+    _model_opts=(--models.asr_exp "${asr_exp}")
+    [ -n "${asr_dir}" ] && _model_opts+=(--models.asr_dir "${asr_dir}")
+    # the rewards run token-to-mel as stage 11 will (one place for those settings: the synthesis config)
+    [ -n "${synth_config}" ] && _model_opts+=(--models.synth_config "${synth_config}")
     _pids=()
     for i in "${!rl_names[@]}"; do
         _exp=${expdir}/tts_rl_${rl_names[i]}
@@ -360,7 +363,7 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
                 --data.rl_tokens "${tokens_root}/${rl_set}/tokens.scp" --data.rl_spk_embed "${spk_dir}/${rl_set}/spk_embed.scp" \
                 --data.valid_dir "data/${valid_set}" --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" \
                 --data.valid_spk_embed "${spk_dir}/${valid_set}/spk_embed.scp" --models.reward_model_exp "${rm_exp}" \
-                --models.t2m_exp "${t2m_exp}" "${_asr_opts[@]}" --models.judge_mode "${judge_mode}" ${rl_args} &
+                --models.t2m_exp "${t2m_exp}" "${_model_opts[@]}" --models.judge_mode "${judge_mode}" ${rl_args} &
         _pids+=($!)
         if [ ${#_pids[@]} -ge "${rl_parallel}" ]; then
             for _p in "${_pids[@]}"; do wait "${_p}"; done
@@ -442,8 +445,8 @@ fi
 if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
     [ -f "${asr_exp}/config.yaml" ] || { echo "$0: stage 12: the judge ${asr_exp} is not a trained ASR experiment; train it (../asr: ./run.sh --stop_stage 5) or pass --asr_exp" >&2; exit 1; }
     _judge=$(final_weights "${asr_exp}")
-    _asr_opts=(--asr_exp "${asr_exp}")
-    [ -n "${asr_dir}" ] && _asr_opts+=(--asr_dir "${asr_dir}")
+    _judge_opts=(--asr_exp "${asr_exp}")
+    [ -n "${asr_dir}" ] && _judge_opts+=(--asr_dir "${asr_dir}")
     for dset in "${test_list[@]}"; do
         for _sys in $(systems_of "${dset}"); do
             _label=${_sys%%|*}; _dir=${_sys#*|}
@@ -452,7 +455,7 @@ if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
             if newer_than "${_dir}/judge/score_word/result.json" "${_dir}/wav.scp" "${_judge}"; then
                 log "  ${_dir}/judge: up to date, skipping"
             else
-                ${python} -m audiorl.bin.tts_judge "${_asr_opts[@]}" --mode "${judge_mode}" --wavs "${_dir}/wav.scp" \
+                ${python} -m audiorl.bin.tts_judge "${_judge_opts[@]}" --mode "${judge_mode}" --wavs "${_dir}/wav.scp" \
                     --ref "data/${dset}/text" --utt2spk "data/${dset}/utt2spk" --out_dir "${_dir}/judge"
             fi
             if newer_than "${_dir}/score_tts/tts_metrics.json" "${_dir}/wav.scp"; then

@@ -192,3 +192,19 @@ def test_recipe_rl_configs_load(conf):
     assert cfg.train.max_steps > 0 and cfg.rewards.rewards
     if cfg.method == "grpo_diffro":
         assert cfg.diffro.beta >= 0
+
+
+def test_token2mel_settings_come_from_the_synthesis_config(corpus, tmp_path):
+    """models.synth_config: the rewards run token-to-mel as the synthesis stage does (its token2mel section), and the
+    resolved settings land in the exp's config.yaml; a bad file names itself."""
+    synth = tmp_path / "synth.yaml"
+    synth.write_text("sampling: {temperature: 1.0}\ntoken2mel: {t_start: 0.8, n_steps: 4, cfg_strength: 0.0}\n")
+    task = make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(synth)))
+    s = task.cfg.models.t2m_sampling
+    assert (s.t_start, s.n_steps, s.cfg_strength) == (0.8, 4, 0.0)
+    assert make_tts_rl_task(_cfg(corpus, "grpo")).cfg.models.t2m_sampling.t_start == 0.0  # not given: as configured
+    synth.write_text("token2mel: {t_begin: 0.8}\n")
+    with pytest.raises(Exception, match="t_begin"):
+        make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(synth)))
+    with pytest.raises(FileNotFoundError, match="no such synthesis config"):
+        make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(tmp_path / "none.yaml")))
