@@ -2,7 +2,8 @@
 
 One markdown table per (ablation, test set): rows are systems (the SFT baseline first, then RL variants),
 columns WER, Sub/Del/Ins, keyword recall and the paired-test verdict against the baseline (Wilcoxon on
-per-utterance errors, bootstrap CI of the WER difference: ``audiorl.eval.stats.compare``). Scores come from
+per-utterance errors, bootstrap CI of the WER difference: ``audiorl.eval.stats.compare``); then keyword recall pooled
+over the sets with its own paired test (``keyword_table_md``). Scores come from
 ``result.json`` files found by ``audiorl.eval.results.find_scores``.
 """
 
@@ -12,6 +13,7 @@ from typing import Mapping, Sequence
 
 from audiorl.eval.results import _versus
 from audiorl.eval.sclite import ScoreFile
+from audiorl.eval.stats import wilcoxon_signed_rank
 
 MARKER = "<!-- audiorl.eval.rl_tables: everything below is generated -->"
 
@@ -45,7 +47,48 @@ def rl_table_md(title: str, systems: Sequence[tuple[str, str]], experiments: Map
             rows.append([label] + [f"{t.pct(k):.2f}" for k in ("err", "sub", "del", "ins")] + [kw, vs])
         parts += ["", f"{dset}:", "", "|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
         parts += ["|" + "|".join(r) + "|" for r in rows]
-    return "\n".join(parts) + "\n"
+    kw_table = keyword_table_md(systems, experiments, sets) if len(sets) > 1 else ""
+    return "\n".join(parts + (["", kw_table] if kw_table else [])) + "\n"
+
+
+def keyword_table_md(systems: Sequence[tuple[str, str]], experiments: Mapping[str, Mapping[str, ScoreFile]],
+                     sets: Sequence[str]) -> str:
+    """Keyword recall pooled over ``sets`` (one test set rarely holds enough keywords to show a change), each system
+    against the first: Wilcoxon signed-rank on per-utterance keyword hits over the utterances with keywords (the
+    expected counts are the same for both, so a hit difference is a recall difference). '' when nothing has keywords."""
+    def hits(exp: str) -> dict[tuple[str, str], tuple[int, int]] | None:
+        out = {}
+        for dset in sets:
+            s = find_set(experiments.get(exp, {}), dset)
+            if s is None or not s.keywords_utts:
+                return None
+            out.update({(dset, u): (k.expected, k.hits) for u, k in s.keywords_utts.items() if k.expected})
+        return out
+
+    base = hits(systems[0][1])
+    if not base:
+        return ""
+    head = ["system", "keywords", "hits", "KW-R", f"vs {systems[0][0]} (utterances +/-, Wilcoxon)"]
+    rows = []
+    for label, exp in systems:
+        h = hits(exp)
+        if h is None:
+            rows.append([label, "-", "-", "-", "(not scored)"])
+            continue
+        n, k = sum(e for e, _ in h.values()), sum(x for _, x in h.values())
+        if exp == systems[0][1]:
+            vs = "(baseline)"
+        elif set(h) != set(base):
+            vs = "n/a (other utterances or keywords)"
+        else:
+            d = [h[u][1] - base[u][1] for u in sorted(base)]
+            _, p = wilcoxon_signed_rank(d)
+            pos, neg = sum(x > 0 for x in d), sum(x < 0 for x in d)
+            vs = f"+{pos}/-{neg}, p={p:.3f}" if p >= 0.001 else f"+{pos}/-{neg}, p<0.001"
+        rows.append([label, str(n), str(k), f"{100 * k / n:.1f}" if n else "-", vs])
+    parts = [f"keywords pooled over {', '.join(sets)}:", "", "|" + "|".join(head) + "|",
+             "|" + "|".join("---" for _ in head) + "|"]
+    return "\n".join(parts + ["|" + "|".join(r) + "|" for r in rows]) + "\n"
 
 
 def rl_section_md(tables: Sequence[tuple[str, Sequence[tuple[str, str]]]],

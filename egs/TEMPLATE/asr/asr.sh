@@ -22,7 +22,8 @@
 #   11 GRPO               one run per <rl_variants> entry name:data:config -> <expdir>/grpo_<name>/ (rerun = resume)
 #   12 RL decoding        <valid_set> and <test_sets> with every GRPO model -> <expdir>/grpo_<name>/decode_<set>_<inference_tag>/text
 #   13 RL scoring         -> .../score_<unit>/result.{txt,json}
-#   14 RESULTS.md         stage 8's tables (SFT as the baseline) + the RL ablation tables (rewards on D1; data D0-D3)
+#   14 RESULTS.md         stage 8's tables (SFT as the baseline) + the RL ablation tables (rewards on D1; data D0-D3; rewards
+#                         on any other data with 2+ reward configs), keyword recall pooled over the test sets
 set -euo pipefail
 export LC_ALL=C
 
@@ -350,8 +351,16 @@ if [ "${stage}" -le 14 ] && [ "${stop_stage}" -ge 14 ]; then
     for i in "${!rl_names[@]}"; do
         if [ "${rl_confs[i]}" = "${_best}" ]; then _t_data+=" ${rl_datas[i]}=grpo_${rl_names[i]}"; fi
     done
-    ${python} -m audiorl.bin.make_rl_results --exp "${expdir}" --out RESULTS.md --sets "${test_sets}" \
-        --table "Rewards (RL data D1)|${_t_rew}" --table "RL data (rewards: ${_best:-none})|${_t_data}"
+    _tables=(--table "Rewards (RL data D1)|${_t_rew}" --table "RL data (rewards: ${_best:-none})|${_t_data}")
+    # a rewards table for any other RL data with two or more reward configs (e.g. R3 on and off on keyword-heavy D3)
+    for _d in D0 D2 D3; do
+        _t="${_sft}"; _k=0
+        for i in "${!rl_names[@]}"; do
+            if [ "${rl_datas[i]}" = "${_d}" ]; then _t+=" ${rl_names[i]}=grpo_${rl_names[i]}"; _k=$((_k + 1)); fi
+        done
+        [ "${_k}" -lt 2 ] || _tables+=(--table "Rewards (RL data ${_d})|${_t}")
+    done
+    ${python} -m audiorl.bin.make_rl_results --exp "${expdir}" --out RESULTS.md --sets "${test_sets}" "${_tables[@]}"
     if [ ${#rl_names[@]} -gt 0 ]; then
         _runs=(); _labels=
         for _n in "${rl_names[@]}"; do _runs+=("${expdir}/grpo_${_n}/metrics.jsonl"); _labels+="${_labels:+,}${_n}"; done
