@@ -12,7 +12,8 @@ rl_set=rl_pool
 asr_config=conf/train_asr.yaml
 # GRPO variants name:data:config (stage 11). `make demo` runs this one; the paper's ablation is one --stage away:
 #   ./run.sh --stage 9 --rl_variants "d1_r1:D1:conf/grpo_r1.yaml d1_r12:D1:conf/grpo_r12.yaml \
-#       d1_r123:D1:conf/grpo_r123.yaml d0_r123:D0:conf/grpo_r123.yaml d2_r123:D2:conf/grpo_r123.yaml d3_r123:D3:conf/grpo_r123.yaml"
+#       d1_r123:D1:conf/grpo_r123.yaml d0_r123:D0:conf/grpo_r123.yaml d2_r123:D2:conf/grpo_r123.yaml d3_r123:D3:conf/grpo_r123.yaml \
+#       d3_r12:D3:conf/grpo_r12.yaml"   (the last: R3 off on keyword-heavy data)
 rl_variants="d1_r123:D1:conf/grpo_r123.yaml"
 
 ./asr.sh \
