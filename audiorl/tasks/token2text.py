@@ -209,9 +209,9 @@ class Token2TextTask(Task):
         tc = tok.config
         e = tc.model.encoder
         units = tc.data.token_model
-        if not os.path.isabs(units) and not os.path.exists(units):
-            raise FileNotFoundError(f"{d.tokenizer_exp}/config.yaml: data.token_model {units} not found from "
-                                    f"{os.getcwd()}; run from the recipe dir that trained the tokenizer")
+        if not os.path.exists(units):
+            raise FileNotFoundError(f"{d.tokenizer_exp}/config.yaml: its text units data.token_model={units} not found "
+                                    f"from {os.getcwd()}; run from the recipe dir that trained the tokenizer")
         if cfg.init.tokenizer_units and units != d.token_model:
             logger.info("token2text: text units %s -> %s (the tokenizer's, init.tokenizer_units)", d.token_model, units)
             d = replace(d, token_model=units)
@@ -220,9 +220,8 @@ class Token2TextTask(Task):
                     ffn_dim=e.ffn_dim, block=e.block, conv_kernel=e.conv_kernel,
                     text_vocab_size=0 if d.token_model != cfg.data.token_model else cfg.model.text_vocab_size)
         self._tok = (tok.model, same_units)
-        logger.info("token2text: starting from %s (%d blocks above its quantiser, %s; CTC head %s)", d.tokenizer_exp,
-                    m.n_layers, tok.weights,
-                    "copied" if same_units else "new (other text units)")
+        logger.info("token2text: starting from %s (%s: %d blocks above its quantiser; CTC head %s)", d.tokenizer_exp,
+                    tok.weights, m.n_layers, "copied" if same_units else "new (other text units)")
         return replace(cfg, data=d, model=m)
 
     def build_model(self) -> Token2Text:

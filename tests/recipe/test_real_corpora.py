@@ -64,7 +64,7 @@ def validate(recipe: Path, d: str) -> None:
 
 def _config_class(path: Path):
     name = path.name
-    if "rl" in (path.parent.name, path.parent.parent.name):  # conf/rl/ and conf/rl/tuning/
+    if "rl" in (path.parent.name, path.parent.parent.name):  # conf/rl/ (and a conf/rl/tuning/ a recipe may add)
         from audiorl.tasks.tts_rl import TTSRLConfig
         return TTSRLConfig
     if name.startswith("train_asr"):
