@@ -337,6 +337,16 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
+def read_yaml(path: str) -> Any:
+    """The parsed contents of a YAML file ({} when empty); invalid YAML is a ConfigError naming the file."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return {} if raw is None else raw
+
+
 def load_config(cls: type, yaml_path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Any:
     """Build ``cls`` from its defaults, then ``yaml_path``, then ``overrides`` (highest priority)."""
     data: dict = {}
@@ -345,12 +355,7 @@ def load_config(cls: type, yaml_path: str | os.PathLike | None = None, overrides
         path = os.fspath(yaml_path)
         if not os.path.isfile(path):
             raise ConfigError(f"config file {path} does not exist")
-        with open(path, encoding="utf-8") as fh:
-            try:
-                raw = yaml.safe_load(fh)
-            except yaml.YAMLError as e:
-                raise ConfigError(f"{path}: not valid YAML: {e}") from None
-        _merge(cls, cls, data, raw or {}, path, "", sources)
+        _merge(cls, cls, data, read_yaml(path) or {}, path, "", sources)
     for key, value in parse_overrides(overrides):
         nested: Any = _parse_str(value) if _wants_structure(cls, key) else value
         for part in reversed(key.split(".")):

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 from audiorl.eval.results import _versus
 from audiorl.eval.sclite import ScoreFile
-from audiorl.eval.stats import wilcoxon_signed_rank
+from audiorl.eval.stats import format_p, wilcoxon_signed_rank
 
 MARKER = "<!-- audiorl.eval.rl_tables: everything below is generated -->"
 
@@ -84,7 +84,7 @@ def keyword_table_md(systems: Sequence[tuple[str, str]], experiments: Mapping[st
             d = [h[u][1] - base[u][1] for u in sorted(base)]
             _, p = wilcoxon_signed_rank(d)
             pos, neg = sum(x > 0 for x in d), sum(x < 0 for x in d)
-            vs = f"+{pos}/-{neg}, p={p:.3f}" if p >= 0.001 else f"+{pos}/-{neg}, p<0.001"
+            vs = f"+{pos}/-{neg}, {format_p(p)}"
         rows.append([label, str(n), str(k), f"{100 * k / n:.1f}" if n else "-", vs])
     parts = [f"keywords pooled over {', '.join(sets)}:", "", "|" + "|".join(head) + "|",
              "|" + "|".join("---" for _ in head) + "|"]

@@ -147,6 +147,11 @@ def matched_pairs_z(err_a, err_b) -> tuple[float, float]:
 Test = Literal["wilcoxon", "mapsswe", "bootstrap"]
 
 
+def format_p(p: float) -> str:
+    """How a p-value is written in the tables: 'p=0.042', or 'p<0.001' below 0.001."""
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
 @dataclass(frozen=True)
 class Comparison:
     n_utts: int
@@ -166,8 +171,7 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        p = "p<0.001" if self.p_value < 0.001 else f"p={self.p_value:.3f}"
-        tail = f"{p}, ΔWER {100 * self.delta:+.2f} [{100 * self.lo:+.2f}, {100 * self.hi:+.2f}]"
+        tail = f"{format_p(self.p_value)}, ΔWER {100 * self.delta:+.2f} [{100 * self.lo:+.2f}, {100 * self.hi:+.2f}]"
         if not self.significant:
             return f"no significant difference, {tail}"
         return f"{'B better' if self.delta < 0 else 'B worse' if self.delta > 0 else 'B different'}, {tail}"

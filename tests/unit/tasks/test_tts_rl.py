@@ -206,5 +206,8 @@ def test_token2mel_settings_come_from_the_synthesis_config(corpus, tmp_path):
     synth.write_text("token2mel: {t_begin: 0.8}\n")
     with pytest.raises(Exception, match="t_begin"):
         make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(synth)))
+    synth.write_text("token2mel: {t_start: [0.8\n")
+    with pytest.raises(Exception, match="not valid YAML"):
+        make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(synth)))
     with pytest.raises(FileNotFoundError, match="no such synthesis config"):
         make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(tmp_path / "none.yaml")))
