@@ -13,6 +13,7 @@ or tokenizer.json gives ``audiorl.data.hf_tokenizer.HFTokenizer`` (same interfac
 
 from __future__ import annotations
 
+import filecmp
 import io
 import os
 from typing import Iterable, Literal, Sequence
@@ -126,6 +127,14 @@ def load_tokenizer(path: str) -> "Tokenizer":
 
         return HFTokenizer(path)  # type: ignore[return-value]  # duck-typed: the same interface
     return Tokenizer(path)
+
+
+def same_tokenizer(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are the same text units: one existing path, or two files with identical bytes (a
+    copied ``bpe.model``). Output heads over the same units are interchangeable (a CTC head can be copied)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return os.path.exists(a)
+    return os.path.isfile(a) and os.path.isfile(b) and filecmp.cmp(a, b, shallow=False)
 
 
 def _read_lines(text: str | os.PathLike | Iterable[str]) -> list[str]:

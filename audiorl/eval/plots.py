@@ -9,6 +9,7 @@ plotting from a training process or a headless job cannot pick up a GUI backend.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -21,6 +22,9 @@ from audiorl.log import get_logger
 from audiorl.train.metrics import read_metrics  # noqa: F401  (one reader of metrics.jsonl; re-exported)
 
 logger = get_logger(__name__)
+# Log-scale tick labels are mathtext; on a machine without the TeX/STIX fonts matplotlib logs one "findfont ...
+# Falling back to DejaVu Sans" warning per glyph family into the training log. The fallback is fine: keep the log clean.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
 # Keys that describe a record rather than measure something.
 NON_METRIC_KEYS = frozenset({"step", "split", "epoch", "iter", "time", "wall_time", "timestamp"})

@@ -27,6 +27,7 @@ from audiorl.data.kaldi import write_table
 from audiorl.log import get_logger
 from audiorl.models.encoder import AudioEncoder, EncoderBlock, EncoderConfig, padding_mask, sinusoids
 from audiorl.models.quantizer import QuantizerConfig, build_quantizer
+from audiorl.models.transfer import copy_layers, shape_mismatch
 
 logger = get_logger(__name__)
 
@@ -110,27 +111,19 @@ class SpeechTokenizer(nn.Module):
         quantiser and the LayerNorm in front of it start fresh. Returns the copied parameter names."""
         c, e = self.config.encoder, enc.config
         arch = ("n_mels", "dim", "n_layers", "n_heads", "ffn_dim", "subsample_channels", "block", "conv_kernel")
-        diff = [f"{k}: {getattr(c, k)} vs {getattr(e, k)}" for k in arch if getattr(c, k) != getattr(e, k)]
+        diff = shape_mismatch(c, {k: getattr(e, k) for k in arch})
         if diff:
             raise ValueError(f"speech tokenizer encoder differs from the ASR encoder it starts from ({'; '.join(diff)})")
         k = self.config.quantize_after
-        copied = []
-
-        def copy(dst: nn.Module, src: nn.Module, name: str):
-            dst.load_state_dict(src.state_dict())
-            copied.extend(f"{name}.{n}" for n in src.state_dict())
-
-        copy(self.encoder.subsample, enc.subsample, "encoder.subsample")
-        for i in range(k):
-            copy(self.encoder.blocks[i], enc.blocks[i], f"encoder.blocks.{i}")
-        for i, block in enumerate(self.post):
-            copy(block, enc.blocks[k + i], f"post.{i}")
-        copy(self.norm, enc.norm, "norm")
+        pairs = [("encoder.subsample", self.encoder.subsample, enc.subsample)]
+        pairs += [(f"encoder.blocks.{i}", self.encoder.blocks[i], enc.blocks[i]) for i in range(k)]
+        pairs += [(f"post.{i}", block, enc.blocks[k + i]) for i, block in enumerate(self.post)]
+        pairs.append(("norm", self.norm, enc.norm))
         if copy_ctc_head:
             assert enc.ctc_head is not None and enc.ctc_head.out_features == self.ctc_head.out_features, \
                 "copy_ctc_head needs an ASR CTC head over the same text units (text vocab + blank)"
-            copy(self.ctc_head, enc.ctc_head, "ctc_head")
-        return copied
+            pairs.append(("ctc_head", self.ctc_head, enc.ctc_head))
+        return copy_layers(pairs)
 
     def pre_quantizer_parameters(self):
         """What init_from_encoder copies below the quantiser (subsampling + first k blocks): what freeze_pre fixes."""

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from audiorl.config import option
 from audiorl.models.encoder import EncoderBlock, EncoderConfig, padding_mask, sinusoids
+from audiorl.models.transfer import copy_layers, shape_mismatch
 
 
 @dataclass
@@ -129,27 +130,20 @@ class Token2Text(nn.Module):
         post = len(tok.post)
         want = dict(dim=e.dim, n_layers=post, n_heads=e.n_heads, ffn_dim=e.ffn_dim, block=e.block,
                     conv_kernel=e.conv_kernel, speech_vocab_size=tok.codebook_size)
-        diff = [f"{k}: {getattr(c, k)} vs {v}" for k, v in want.items() if getattr(c, k) != v]
+        diff = shape_mismatch(c, want)
         if diff:
             raise ValueError(f"token2text differs from the speech tokenizer's post-quantiser layers it starts from "
                              f"({'; '.join(diff)})")
         codes = tok.quantizer.decode(torch.arange(tok.codebook_size, device=self.embed.weight.device))  # (Vs, D)
         self.embed.weight.copy_(codes.to(self.embed.weight.dtype) / math.sqrt(c.dim))
-        copied = ["embed.weight"]
-
-        def copy(dst: nn.Module, src: nn.Module, name: str):
-            dst.load_state_dict(src.state_dict())
-            copied.extend(f"{name}.{n}" for n in src.state_dict())
-
-        for i, block in enumerate(tok.post):
-            copy(self.blocks[i], block, f"blocks.{i}")
-        copy(self.norm, tok.norm, "norm")
+        pairs = [(f"blocks.{i}", self.blocks[i], block) for i, block in enumerate(tok.post)]
+        pairs.append(("norm", self.norm, tok.norm))
         if copy_ctc_head:
             if tok.ctc_head.out_features != self.ctc_head.out_features:
                 raise ValueError(f"copy_ctc_head: the tokenizer's CTC head has {tok.ctc_head.out_features} outputs, "
                                  f"this model {self.ctc_head.out_features} (other text units)")
-            copy(self.ctc_head, tok.ctc_head, "ctc_head")
-        return copied
+            pairs.append(("ctc_head", self.ctc_head, tok.ctc_head))
+        return ["embed.weight"] + copy_layers(pairs)
 
     # ---- encoder ------------------------------------------------------------------------------------------------
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:

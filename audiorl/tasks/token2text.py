@@ -17,7 +17,6 @@ Validation: CTC loss per text id and the greedy-CTC WER of the first ``data.vali
 
 from __future__ import annotations
 
-import filecmp
 import os
 from dataclasses import dataclass, replace
 from typing import Literal, Mapping
@@ -28,6 +27,7 @@ import torch
 from audiorl.config import option
 from audiorl.data.kaldi import DataDirError, read_table
 from audiorl.data.sampler import LengthBucketSampler, map_batches
+from audiorl.data.tokenizer import same_tokenizer
 from audiorl.eval.wer import ScoreResult, score
 from audiorl.log import get_logger
 from audiorl.models.token2text import Token2Text, Token2TextConfig
@@ -215,7 +215,7 @@ class Token2TextTask(Task):
         if cfg.init.tokenizer_units and units != d.token_model:
             logger.info("token2text: text units %s -> %s (the tokenizer's, init.tokenizer_units)", d.token_model, units)
             d = replace(d, token_model=units)
-        same_units = os.path.exists(d.token_model) and filecmp.cmp(d.token_model, units, shallow=False)
+        same_units = same_tokenizer(d.token_model, units)
         m = replace(cfg.model, dim=e.dim, n_layers=e.n_layers - tc.model.quantize_after, n_heads=e.n_heads,
                     ffn_dim=e.ffn_dim, block=e.block, conv_kernel=e.conv_kernel,
                     text_vocab_size=0 if d.token_model != cfg.data.token_model else cfg.model.text_vocab_size)

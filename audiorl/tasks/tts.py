@@ -13,7 +13,6 @@ token positions for the LM and padded mel frames (100 Hz) for token-to-mel.
 
 from __future__ import annotations
 
-import filecmp
 import math
 import os
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ import torch
 from audiorl.config import load_config, option
 from audiorl.data.kaldi import DataDirError
 from audiorl.data.sampler import LengthBucketSampler, map_batches
+from audiorl.data.tokenizer import same_tokenizer
 from audiorl.log import get_logger
 from audiorl.models.hf_init import load_pretrained_llm, pretrained_llm_config, pretrained_tokenizer
 from audiorl.models.speech_tokenizer import SpeechTokenizer, SpeechTokenizerConfig
@@ -139,8 +139,7 @@ class SpeechTokenizerTask(Task):
                              f"ASR encoder of {i.asr_exp} has {enc.n_layers} blocks)")
         asr_units = acfg.data.token_model
         token_model = cfg.data.token_model or asr_units
-        same_units = os.path.isfile(token_model) and filecmp.cmp(token_model, asr_units, shallow=False) \
-            and model.encoder.ctc_head is not None
+        same_units = same_tokenizer(token_model, asr_units) and model.encoder.ctc_head is not None
         self._asr = (model.encoder, stats, same_units)
         logger.info("speech tokenizer: starting from the ASR encoder of %s (%s; %d blocks, quantiser after %d; CMVN "
                     "%s; CTC head %s)", i.asr_exp, weights, enc.n_layers, cfg.model.quantize_after, norm,

@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from audiorl.bin import train_tokenizer as bin_train
-from audiorl.data.tokenizer import Tokenizer, train_tokenizer
+from audiorl.data.tokenizer import Tokenizer, same_tokenizer, train_tokenizer
 
 CORPUS = [
     "the quick brown fox jumps over the lazy dog",
@@ -91,3 +91,17 @@ def test_bin_error_names_file_and_line(tmp_path, capsys):
     text.write_text("u1 hello\nu1 again\n")
     rc = bin_train.main(["--text", str(text), "--out", str(tmp_path / "m")])
     assert rc == 1 and f"{text}:2: duplicate key 'u1'" in capsys.readouterr().err
+
+
+def test_same_tokenizer(tmp_path):
+    """Same units = one existing path or byte-identical files (a copied bpe.model); a retrained model with another
+    vocabulary, or a missing file, is not (its CTC head could not be copied)."""
+    train_tokenizer(CORPUS, str(tmp_path / "a"), 40, "bpe")
+    train_tokenizer(CORPUS, str(tmp_path / "b"), 50, "bpe")
+    a, b = str(tmp_path / "a.model"), str(tmp_path / "b.model")
+    (tmp_path / "copy.model").write_bytes((tmp_path / "a.model").read_bytes())
+    assert same_tokenizer(a, a) and same_tokenizer(a, str(tmp_path / "." / "a.model"))
+    assert same_tokenizer(a, str(tmp_path / "copy.model"))
+    assert not same_tokenizer(a, b)
+    assert not same_tokenizer(str(tmp_path / "missing.model"), str(tmp_path / "missing.model"))
+    assert not same_tokenizer(a, str(tmp_path / "missing.model"))
