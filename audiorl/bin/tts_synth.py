@@ -16,8 +16,11 @@ Writes ``<out_dir>/wavs/<utt>.wav``, ``<out_dir>/wav.scp`` (paths as given by --
 recipe dir), ``<out_dir>/tokens.{ark,scp}`` (the speech tokens synthesised from: generated ones in mode tts),
 ``<out_dir>/gen_stats`` (per utterance: number of tokens, and for tts whether the LM chose eos / its loop guard fired)
 and ``<out_dir>/rtf.json`` (seconds in LM / token-to-mel / vocoder, audio seconds, real-time factors).
-``--split JOB/NJ`` synthesises every NJ-th utterance from JOB on; merge the job dirs with audiorl.bin.tts_merge.
-``--help`` lists every option (sampling, token-to-mel and vocoder settings).
+``--split JOB/NJ``: the utterances of --data_dir, sorted by length, are cut into batches of --batch_size and job JOB
+takes every NJ-th batch from batch JOB on; merge the job dirs with audiorl.bin.tts_merge. Each batch samples (LM
+tokens, flow-matching noise) from its own generator, seeded by --seed and the batch's index, so the output does not
+depend on NJ: the same --seed and --batch_size give the same waves with 1 job or 8 (mode vocode draws nothing and
+splits utterances round-robin). ``--help`` lists every option (sampling, token-to-mel and vocoder settings).
 """
 
 from __future__ import annotations
@@ -62,11 +65,13 @@ class SynthConfig:
     spk_per_utt: bool = option(False, "Condition each utterance on its own recording's embedding (spk_embed is then "
                                       "a spk_embed.scp keyed by utterance).")
     out_dir: str = option("", "Output dir (see the module docstring).")
-    split: str = option("1/1", "JOB/NJ: synthesise every NJ-th utterance from JOB on.")
-    batch_size: int = option(16, "Utterances per batch (sorted by length, so padding stays small).")
-    seed: int = option(0, "Seed of the LM sampling and the flow-matching noise (per job: results depend on --split).")
+    split: str = option("1/1", "JOB/NJ: synthesise every NJ-th batch from batch JOB on (vocode: every NJ-th "
+                               "utterance).")
+    batch_size: int = option(16, "Utterances per batch (sorted by length, so padding stays small). With --seed it "
+                                 "fixes the samples: the same values give the same output for any NJ.")
+    seed: int = option(0, "Seed of the LM sampling and the flow-matching noise; batch b draws from seed x 2^32 + b.")
     device: Literal["auto", "cpu", "cuda"] = option("auto", "'auto' = CUDA when available.")
-    max_utts: int = option(0, "Synthesise only the first N utterances of this job's share (0 = all).")
+    max_utts: int = option(0, "Synthesise only the first N utterances of this job's share, in batch order (0 = all).")
     sampling: SpeechSamplingConfig = option(default_factory=SpeechSamplingConfig, help="LM sampling (mode tts).")
     token2mel: Token2MelSamplingConfig = option(default_factory=Token2MelSamplingConfig, help="Token-to-mel sampling.")
     vocoder: VocoderConfig = option(default_factory=VocoderConfig, help="Mel -> wave: Griffin-Lim (default) or a "
@@ -83,33 +88,54 @@ class SynthConfig:
             raise ValueError(f"--batch_size {self.batch_size} must be >= 1")
 
 
+def job_batches(lengths: dict[str, int], batch_size: int, job: int, nj: int) -> list[tuple[int, list[str]]]:
+    """This job's (batch index, utterances): all utterances sorted by (length, id), cut into batches of batch_size,
+    every nj-th batch from batch job - 1 on. The batches and their indices do not depend on nj."""
+    order = sorted(lengths, key=lambda u: (lengths[u], u))
+    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    return [(b, batch) for b, batch in enumerate(batches) if b % nj == job - 1]
+
+
 def load_inputs(c: SynthConfig, syn: Synthesizer, utts_all: list[str]):
-    """(utterances of this job, utt -> text or tokens, (n, S) speaker rows by utterance or None)."""
+    """(this job's (batch index, utterances) in synthesis order, utt -> text / tokens / wav.scp entry, utt -> speaker
+    row or None)."""
     from audiorl.tasks.asr import parse_split
     from audiorl.tasks.tts import TOKENS_FIX
     from audiorl.tasks.tts_data import (check_coverage, read_embed_table, read_token_table, read_utt2spk,
                                         speaker_rows)
 
     job, nj = parse_split(c.split)
-    utts = utts_all[job - 1::nj]
-    if c.max_utts:
-        utts = utts[: c.max_utts]
-    if c.mode == "vocode":
+    if c.mode == "vocode":  # nothing is sampled: a round-robin share, batched by length once loaded (run)
         from audiorl.data.kaldi import read_table
 
+        utts = utts_all[job - 1::nj]
+        if c.max_utts:
+            utts = utts[: c.max_utts]
         wavs = read_table(os.path.join(c.data_dir, "wav.scp"))
         check_coverage(utts, wavs, os.path.join(c.data_dir, "wav.scp"), "recordings", "fix the data dir", False,
                        c.data_dir)
-        return utts, {u: wavs[u] for u in utts}, None
+        return [(-1, utts)], {u: wavs[u] for u in utts}, None
     if c.mode == "resyn":
         table = read_token_table(c.tokens, syn.t2m.config.vocab_size, TOKENS_FIX)
-        check_coverage(utts, table, c.tokens, "speech tokens", TOKENS_FIX, False, c.data_dir)
-        inputs = {u: table[u] for u in utts}
+        check_coverage(utts_all, table, c.tokens, "speech tokens", TOKENS_FIX, False, c.data_dir)
+        inputs = {u: table[u] for u in utts_all}
+        lengths = {u: len(x) for u, x in inputs.items()}
     else:
         from audiorl.tasks.tts_data import read_texts
 
         texts = read_texts(c.data_dir)
-        inputs = {u: texts[u] for u in utts}
+        inputs = {u: texts[u] for u in utts_all}
+        lengths = {u: len(syn.text.encode(x)) for u, x in inputs.items()}
+    batches = job_batches(lengths, c.batch_size, job, nj)
+    if c.max_utts:
+        kept, left = [], c.max_utts
+        for b, batch in batches:
+            if left > 0:
+                kept.append((b, batch[:left]))
+                left -= len(kept[-1][1])
+        batches = kept
+    utts = [u for _, batch in batches for u in batch]
+    inputs = {u: inputs[u] for u in utts}
     spk = None
     if syn.spk_embed_dim:
         if not c.spk_embed:
@@ -118,7 +144,7 @@ def load_inputs(c: SynthConfig, syn: Synthesizer, utts_all: list[str]):
         emb = read_embed_table(c.spk_embed, syn.spk_embed_dim, "compute it with tts.sh stage 6")
         u2s = None if c.spk_per_utt else read_utt2spk(c.data_dir, utts)
         spk = dict(zip(utts, speaker_rows(utts, emb, u2s, c.spk_embed)))
-    return utts, inputs, spk
+    return batches, inputs, spk
 
 
 def run(c: SynthConfig) -> dict:
@@ -130,24 +156,24 @@ def run(c: SynthConfig) -> dict:
     syn = Synthesizer.from_exps(c.t2m_exp, c.lm_exp if c.mode == "tts" else "", c.t2m_checkpoint, c.lm_checkpoint,
                                 c.vocoder, c.token2mel, device)
     utts_all = sorted(read_texts(c.data_dir))
-    utts, inputs, spk = load_inputs(c, syn, utts_all)
+    batches, inputs, spk = load_inputs(c, syn, utts_all)
     if c.mode == "vocode":
         from audiorl.data.audio import load_wav_scp_entry
 
         wav_scp_in = os.path.join(c.data_dir, "wav.scp")
         inputs = {u: load_wav_scp_entry(v, target_sr=syn.sample_rate, where=f"{wav_scp_in} '{u}'")[0]
                   for u, v in inputs.items()}
-    key = (lambda u: len(inputs[u])) if c.mode != "tts" else (lambda u: len(syn.text.encode(inputs[u])))
-    order = sorted(utts, key=key)
-    gen = torch.Generator(device=device).manual_seed(c.seed)
+        order = sorted(batches[0][1], key=lambda u: len(inputs[u]))
+        batches = [(-1, order[i: i + c.batch_size]) for i in range(0, len(order), c.batch_size)]
+    n_utts = sum(len(batch) for _, batch in batches)
     os.makedirs(os.path.join(c.out_dir, "wavs"), exist_ok=True)
     wav_scp, stats, toks = {}, {}, {}
     empty = 0
     t0 = time.perf_counter()
     audio_s = 0.0
-    with tqdm(total=len(order), desc=f"synth {c.mode}", unit="utt", disable=not sys.stderr.isatty()) as bar:
-        for i in range(0, len(order), c.batch_size):
-            batch = order[i: i + c.batch_size]
+    with tqdm(total=n_utts, desc=f"synth {c.mode}", unit="utt", disable=not sys.stderr.isatty()) as bar:
+        for b, batch in batches:
+            gen = torch.Generator(device=device).manual_seed(c.seed * 2 ** 32 + b) if b >= 0 else None
             rows = np.stack([spk[u] for u in batch]) if spk is not None else None
             if c.mode == "tts":
                 out = syn.synthesize(texts=[inputs[u] for u in batch], spk=rows, sampling=c.sampling, generator=gen)
@@ -177,7 +203,7 @@ def run(c: SynthConfig) -> dict:
                 w(u, toks[u].astype(np.int32))
     write_table(os.path.join(c.out_dir, "gen_stats"), stats)
     write_table(os.path.join(c.out_dir, "wav.scp"), wav_scp)
-    rtf = {"utts": len(order), "audio_seconds": round(audio_s, 3), "total_seconds": round(total, 3),
+    rtf = {"utts": n_utts, "audio_seconds": round(audio_s, 3), "total_seconds": round(total, 3),
            **{f"{k}_seconds": round(v, 3) for k, v in syn.times.items()},
            "rtf": round(total / max(audio_s, 1e-9), 5),
            **{f"rtf_{k}": round(v / max(audio_s, 1e-9), 5) for k, v in syn.times.items()},
@@ -188,7 +214,7 @@ def run(c: SynthConfig) -> dict:
     with open(os.path.join(c.out_dir, "rtf.json"), "w") as f:
         json.dump(rtf, f, indent=1)
     logger.info("%d utterances (%.1f s of audio) in %.1f s: RTF %.3f (LM %.3f, token-to-mel %.3f, vocoder %.3f); "
-                "%d empty", len(order), audio_s, total, rtf["rtf"], rtf["rtf_lm"], rtf["rtf_token2mel"],
+                "%d empty", n_utts, audio_s, total, rtf["rtf"], rtf["rtf_lm"], rtf["rtf_token2mel"],
                 rtf["rtf_vocoder"], empty)
     return rtf
 

@@ -235,6 +235,28 @@ def test_synthesis_tts_and_resyn_split_and_merge(corpus, lm_exp, t2m_exp):
     got = kaldiio.load_scp(str(res_dir / "tokens.scp"))
     assert all(gt[u].tolist() == got[u].tolist() for u in dev)
     assert "eos=" in (tts_dir / "gen_stats").read_text()
+    # the samples do not depend on the number of jobs: one job draws what the two jobs drew, wave for wave
+    one = r / "exp/synth_dev_1job"
+    assert tts_synth.main([*common, "--mode", "tts", "--lm_exp", str(lm_exp), "--sampling.max_new_tokens", "10",
+                           "--out_dir", str(one / "split/1")]) == 0
+    two_toks, one_toks = kaldiio.load_scp(str(tts_dir / "tokens.scp")), kaldiio.load_scp(str(one / "split/1/tokens.scp"))
+    assert all(two_toks[u].tolist() == one_toks[u].tolist() for u in dev)
+    two_wavs = read_table(str(tts_dir / "wav.scp"))
+    assert all(open(two_wavs[u], "rb").read() == (one / "split/1/wavs" / f"{u}.wav").read_bytes() for u in dev)
+
+
+def test_job_batches_do_not_depend_on_the_number_of_jobs():
+    from audiorl.bin.tts_synth import job_batches
+
+    lengths = {f"u{i:02d}": (i * 7) % 11 for i in range(23)}
+    one = job_batches(lengths, 4, 1, 1)
+    assert [len(b) for _, b in one] == [4, 4, 4, 4, 4, 3] and [i for i, _ in one] == list(range(6))
+    flat = [u for _, b in one for u in b]
+    assert sorted(flat) == sorted(lengths) and [lengths[u] for u in flat] == sorted(lengths.values())
+    for nj in (2, 3, 7):
+        jobs = [job_batches(lengths, 4, j, nj) for j in range(1, nj + 1)]
+        assert sorted(x for job in jobs for x in job) == one  # the same batches, each in exactly one job
+        assert all(i % nj == j for j, job in enumerate(jobs) for i, _ in job)
 
 
 def test_vocode_mode_is_the_recordings_through_mel_and_griffin_lim(corpus, t2m_exp):
