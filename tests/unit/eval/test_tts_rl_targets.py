@@ -24,3 +24,24 @@ def test_missing_scores_do_not_crash():
     lines = rl_targets({"SFT": m(0.2, sim=None, dur=None), "diffro": m(None), "grpo_r1": m(0.3, sim=None, dur=None)})
     assert any("grpo_r1: WER 30.0% (+50.0% rel." in x and "SIM -" in x for x in lines)
     assert not any("DiffRO lowers" in x for x in lines)
+
+
+def test_combined_vs_diffro_carries_the_paired_test():
+    """With scored results the combined-vs-DiffRO line adds their paired test: a slightly higher WER that the test
+    cannot tell apart is reported as such; a clearly higher one is NOT met."""
+    from audiorl.eval.wer import score
+
+    refs = {f"u{i:03d}": "the cat sat on the mat" for i in range(200)}
+    diffro = score(refs, {u: ("the cat sat on a mat" if i % 10 == 0 else r) for i, (u, r) in enumerate(refs.items())})
+    close = score(refs, {u: ("the cat sat on a mat" if i % 10 in (0, 1) and i < 30 else
+                             "the cat sat on a mat" if i % 10 == 0 else r) for i, (u, r) in enumerate(refs.items())})
+    far = score(refs, {u: ("a cat sat in a mat" if i % 2 == 0 else r) for i, (u, r) in enumerate(refs.items())})
+    sc = lambda s, **k: {**m(s.totals.wer, **k), "scored": s}  # noqa: E731
+    text = "\n".join(rl_targets({"SFT": m(0.5), "diffro": sc(diffro), "comb_filter_r1": sc(close),
+                                 "comb_filter_r12": sc(far), "comb_filter_r123": sc(diffro)}, n_boot=200))
+    assert close.totals.wer > diffro.totals.wer
+    assert ("comb_filter_r1 WER 1.9% vs DiffRO 1.7% (target: at least as good: NOT met by the point estimate, but "
+            "not significantly worse; paired against DiffRO: no significant difference, p=") in text
+    assert "comb_filter_r12 WER 25.0% vs DiffRO 1.7% (target: at least as good: NOT met; paired against DiffRO: worse" \
+        in text
+    assert "comb_filter_r123 WER 1.7% vs DiffRO 1.7% (target: at least as good: met; paired against DiffRO: no " in text
