@@ -97,24 +97,26 @@ def job_batches(lengths: dict[str, int], batch_size: int, job: int, nj: int) -> 
 
 
 def load_inputs(c: SynthConfig, syn: Synthesizer, utts_all: list[str]):
-    """(this job's (batch index, utterances) in synthesis order, utt -> text / tokens / wav.scp entry, utt -> speaker
-    row or None)."""
+    """(this job's (batch index, utterances) in synthesis order, utt -> text / tokens / waveform, utt -> speaker row
+    or None)."""
     from audiorl.tasks.asr import parse_split
     from audiorl.tasks.tts import TOKENS_FIX
     from audiorl.tasks.tts_data import (check_coverage, read_embed_table, read_token_table, read_utt2spk,
                                         speaker_rows)
 
     job, nj = parse_split(c.split)
-    if c.mode == "vocode":  # nothing is sampled: a round-robin share, batched by length once loaded (run)
+    if c.mode == "vocode":  # nothing is sampled: a round-robin share of the recordings, batched by length
+        from audiorl.data.audio import load_wav_scp_entry
         from audiorl.data.kaldi import read_table
 
         utts = utts_all[job - 1::nj]
         if c.max_utts:
             utts = utts[: c.max_utts]
-        wavs = read_table(os.path.join(c.data_dir, "wav.scp"))
-        check_coverage(utts, wavs, os.path.join(c.data_dir, "wav.scp"), "recordings", "fix the data dir", False,
-                       c.data_dir)
-        return [(-1, utts)], {u: wavs[u] for u in utts}, None
+        scp = os.path.join(c.data_dir, "wav.scp")
+        wavs = read_table(scp)
+        check_coverage(utts, wavs, scp, "recordings", "fix the data dir", False, c.data_dir)
+        inputs = {u: load_wav_scp_entry(wavs[u], target_sr=syn.sample_rate, where=f"{scp} '{u}'")[0] for u in utts}
+        return job_batches({u: len(x) for u, x in inputs.items()}, c.batch_size, 1, 1), inputs, None
     if c.mode == "resyn":
         table = read_token_table(c.tokens, syn.t2m.config.vocab_size, TOKENS_FIX)
         check_coverage(utts_all, table, c.tokens, "speech tokens", TOKENS_FIX, False, c.data_dir)
@@ -157,14 +159,6 @@ def run(c: SynthConfig) -> dict:
                                 c.vocoder, c.token2mel, device)
     utts_all = sorted(read_texts(c.data_dir))
     batches, inputs, spk = load_inputs(c, syn, utts_all)
-    if c.mode == "vocode":
-        from audiorl.data.audio import load_wav_scp_entry
-
-        wav_scp_in = os.path.join(c.data_dir, "wav.scp")
-        inputs = {u: load_wav_scp_entry(v, target_sr=syn.sample_rate, where=f"{wav_scp_in} '{u}'")[0]
-                  for u, v in inputs.items()}
-        order = sorted(batches[0][1], key=lambda u: len(inputs[u]))
-        batches = [(-1, order[i: i + c.batch_size]) for i in range(0, len(order), c.batch_size)]
     n_utts = sum(len(batch) for _, batch in batches)
     os.makedirs(os.path.join(c.out_dir, "wavs"), exist_ok=True)
     wav_scp, stats, toks = {}, {}, {}
@@ -173,7 +167,7 @@ def run(c: SynthConfig) -> dict:
     audio_s = 0.0
     with tqdm(total=n_utts, desc=f"synth {c.mode}", unit="utt", disable=not sys.stderr.isatty()) as bar:
         for b, batch in batches:
-            gen = torch.Generator(device=device).manual_seed(c.seed * 2 ** 32 + b) if b >= 0 else None
+            gen = torch.Generator(device=device).manual_seed(c.seed * 2 ** 32 + b)
             rows = np.stack([spk[u] for u in batch]) if spk is not None else None
             if c.mode == "tts":
                 out = syn.synthesize(texts=[inputs[u] for u in batch], spk=rows, sampling=c.sampling, generator=gen)

@@ -3,6 +3,7 @@ merge, batched synthesis (TTS and resynthesis, split jobs + merge), and bad inpu
 
 import json
 import os
+from pathlib import Path
 
 import kaldiio
 import numpy as np
@@ -242,7 +243,7 @@ def test_synthesis_tts_and_resyn_split_and_merge(corpus, lm_exp, t2m_exp):
     two_toks, one_toks = kaldiio.load_scp(str(tts_dir / "tokens.scp")), kaldiio.load_scp(str(one / "split/1/tokens.scp"))
     assert all(two_toks[u].tolist() == one_toks[u].tolist() for u in dev)
     two_wavs = read_table(str(tts_dir / "wav.scp"))
-    assert all(open(two_wavs[u], "rb").read() == (one / "split/1/wavs" / f"{u}.wav").read_bytes() for u in dev)
+    assert all(Path(two_wavs[u]).read_bytes() == (one / "split/1/wavs" / f"{u}.wav").read_bytes() for u in dev)
 
 
 def test_job_batches_do_not_depend_on_the_number_of_jobs():
