@@ -15,8 +15,6 @@ import os
 import sys
 import time
 
-import torch
-
 from audiorl.log import get_logger, setup_logging
 from audiorl.tasks.asr import prepare_inference
 from audiorl.tasks.asr_grpo import sample_hypotheses

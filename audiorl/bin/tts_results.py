@@ -9,7 +9,9 @@ tts_metrics.json`` (SIM, MCD, duration ratio[, DNSMOS]), optionally ``score_mos/
 subset) and ``rtf.json`` (synthesis speed). The first system of a set is the baseline of the paired WER test
 (Wilcoxon signed-rank on per-utterance errors, audiorl.eval.stats.compare). Missing files leave '-' cells.
 A set whose first row is labelled SFT is an RL table (the paper's Table 2): each row is compared with SFT and checked
-against issue 6's targets (rl_targets).
+against issue 6's targets (rl_targets). With ``--draws K`` its rows pool K synthesis draws each (draw k of a
+system dir in ``<dir>/draw<k>/``, draw 1 the dir itself): one draw of a sampled TTS system moves the judge WER by
+up to ~1.5 points here, as much as the differences between RL rows.
 """
 
 from __future__ import annotations
@@ -44,15 +46,53 @@ def _mean(m: dict, key: str, fmt: str = "{:.3f}", ci: bool = False) -> str:
     return s
 
 
-def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False) -> tuple[list[str], dict]:
+def draw_dirs(d: str, draws: int) -> list[str]:
+    """The dirs of draws 1..K of a system: draw 1 is the system dir itself, draw k its ``draw<k>/`` (tts.sh stage 11
+    --synth_draws K)."""
+    return [d] + [os.path.join(d, f"draw{k}") for k in range(2, draws + 1)]
+
+
+def _result(d: str) -> str:
+    return os.path.join(d, "judge", "score_word", "result.json")
+
+
+def scored_draws(d: str, draws: int) -> int:
+    """How many of draws 1..K of system dir d are scored, counted from draw 1 up to the first missing one."""
+    n = 0
+    for x in draw_dirs(d, draws):
+        if not os.path.isfile(_result(x)):
+            break
+        n += 1
+    return n
+
+
+def _pooled_metrics(ms: list[dict]) -> dict:
+    """Per-metric mean over draws (each draw's own mean; n summed) of score_tts's tts_metrics.json dicts."""
+    ms = [m for m in ms if m]
+    out: dict = {}
+    for k in {k for m in ms for k in m}:
+        vals = [m[k] for m in ms if isinstance(m.get(k), dict) and "mean" in m[k]]
+        if vals:
+            out[k] = {"mean": sum(v["mean"] for v in vals) / len(vals), "n": sum(v.get("n", 0) for v in vals)}
+    return out
+
+
+def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False,
+               draws: int = 1) -> tuple[list[str], dict]:
+    """A table row of system dir d. With draws K > 1 the judge WER pools draws 1..K per utterance (pool_draws) and
+    SIM / duration ratio / MCD are the mean over the draws; DNSMOS and RTF stay draw 1's."""
     from audiorl.eval.results import _ci
-    from audiorl.eval.sclite import read_result
+    from audiorl.eval.sclite import pool_draws, read_result
     from audiorl.eval.stats import compare
 
-    res_path = os.path.join(d, "judge", "score_word", "result.json")
-    sf = read_result(res_path) if os.path.isfile(res_path) else None
-    tts = _json(os.path.join(d, "score_tts", "tts_metrics.json"))
-    mos = _json(os.path.join(d, "score_mos", "tts_metrics.json")) or tts
+    dirs = draw_dirs(d, draws)
+    sf = None
+    if all(os.path.isfile(_result(x)) for x in dirs):
+        sf = read_result(_result(d)) if draws == 1 else pool_draws([read_result(_result(x)) for x in dirs])
+    tts = _pooled_metrics([_json(os.path.join(x, "score_tts", "tts_metrics.json")) for x in dirs]) if draws > 1 \
+        else _json(os.path.join(d, "score_tts", "tts_metrics.json"))
+    mos = _json(os.path.join(d, "score_mos", "tts_metrics.json")) or _json(os.path.join(d, "score_tts",
+                                                                                          "tts_metrics.json"))
     rtf = _json(os.path.join(d, "rtf.json"))
     wer = sf.totals.wer if sf is not None else None
     vs = "(baseline)" if is_base else "-"
@@ -65,7 +105,8 @@ def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False) -> 
     if "rtf" in rtf:
         speed = f"{rtf['rtf']:.3f} ({rtf.get('rtf_lm', 0):.3f} / {rtf.get('rtf_token2mel', 0):.3f} / " \
                 f"{rtf.get('rtf_vocoder', 0):.3f})"
-    row = [label, f"`{d}`", str(sf.totals.snt) if sf else "-",
+    snt = "-" if sf is None else str(len(sf.utts)) + (f" x {draws}" if draws > 1 else "")
+    row = [label, f"`{d}`", snt,
            f"{100 * wer:.1f}" if wer is not None else "-", _ci(sf, n_boot, 0) if sf else "-", vs,
            _mean(tts, "sim_ref"), _mean(tts, "sim_spk"), _mean(mos, "dnsmos_ovrl", "{:.2f}"),
            _mean(mos, "dnsmos_sig", "{:.2f}"), _mean(mos, "dnsmos_bak", "{:.2f}"), _mean(mos, "dnsmos_p808", "{:.2f}"),
@@ -79,19 +120,34 @@ HEAD = ["system", "dir", "Snt", "judge WER %", "95% CI", "vs first row (paired)"
         "SIG", "BAK", "P808", "MOS n", "dur ratio", "MCD dB", "RTF (LM / t2m / vocoder)"]
 
 
-def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int) -> str:
-    from audiorl.eval.sclite import read_result
+def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int, draws: int = 1) -> str:
+    """One set's table. ``draws`` > 1 applies to an RL table (first row SFT): every row pools the same number of
+    synthesis draws, the most that all rows have scored (at most ``draws``), so that the rows stay paired."""
+    from audiorl.eval.sclite import pool_draws, read_result
 
-    first = os.path.join(systems[0][1], "judge", "score_word", "result.json")
-    base = read_result(first) if os.path.isfile(first) else None
+    rl = systems[0][0] == "SFT"
+    k = min(scored_draws(d, draws) for _, d in systems) if rl and draws > 1 else 1
+    if rl and k < draws:
+        logger.warning("%s: only %d of %d synthesis draws are scored in every row; pooling %d (run tts.sh stages "
+                       "11-12 with --synth_draws %d)", dset, k, draws, max(k, 1), draws)
+    k = max(k, 1)
+    first = draw_dirs(systems[0][1], k)
+    base = None
+    if all(os.path.isfile(_result(x)) for x in first):
+        base = read_result(_result(first[0])) if k == 1 else pool_draws([read_result(_result(x)) for x in first])
     rows, metrics = [], {}
     for i, (label, d) in enumerate(systems):
-        row, m = system_row(label, d, base, n_boot, is_base=i == 0)
+        row, m = system_row(label, d, base, n_boot, is_base=i == 0, draws=k)
         rows.append(row)
         metrics[label] = m
-    lines = [f"## {dset}", "", "|" + "|".join(HEAD) + "|", "|" + "|".join("---" for _ in HEAD) + "|"]
+    lines = [f"## {dset}", ""]
+    if k > 1:
+        lines += [f"Judge WER pooled over {k} synthesis draws of every system (each utterance's errors summed over "
+                  f"its draws; the tests and intervals resample utterances); SIM, duration ratio and MCD: mean over "
+                  f"the draws; DNSMOS and RTF: draw 1.", ""]
+    lines += ["|" + "|".join(HEAD) + "|", "|" + "|".join("---" for _ in HEAD) + "|"]
     lines += ["|" + "|".join(r) + "|" for r in rows]
-    if systems[0][0] == "SFT":
+    if rl:
         return "\n".join(lines + [""] + rl_targets(metrics, n_boot)) + "\n"
     wers = {k: m["wer"] for k, m in metrics.items()}
     lines += ["", "Targets (issue 5), measured with this judge:"]
@@ -217,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png_set", default="", help="data set of the figure (default: the first one)")
     p.add_argument("--png_utts", type=int, default=3, help="utterances (rows) in the figure")
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the WER intervals")
+    p.add_argument("--draws", type=int, default=1,
+                   help="RL tables (first row SFT): pool the judge WER over synthesis draws 1..K of every row (draw k "
+                        "of DIR in DIR/draw<k>; tts.sh --synth_draws)")
     p.add_argument("--reward_model", action="append", default=[], metavar="SET|DIR",
                    help="a token-to-text decode dir (result.json) of SET's ground-truth tokens: its WER is reported")
     a = p.parse_args(argv)
@@ -232,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         sets.setdefault(parts[0], []).append((parts[1], parts[2]))
     if not sets:
         p.error("give at least one --system SET|LABEL|DIR")
+    if a.draws < 1:
+        p.error(f"--draws {a.draws}: must be >= 1")
     command = shlex.join(["python", "-m", "audiorl.bin.tts_results", *raw])
     parts = ["<!-- Generated by audiorl.bin.tts_results; edit the producing command, not this file -->",
              f"# {a.title}", "", environment_md(environment_info(command)),
@@ -242,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
              "distortion with DTW (audiorl.eval.mcd; compare systems scored here only). RTF: synthesis seconds per "
              "second of audio of one job.", ""]
     for dset, systems in sets.items():
-        parts.append(set_table(dset, systems, a.n_boot))
+        parts.append(set_table(dset, systems, a.n_boot, a.draws))
     if a.reward_model:
         from audiorl.eval.results import _ci
         from audiorl.eval.sclite import read_result

@@ -19,8 +19,9 @@ and ``<out_dir>/rtf.json`` (seconds in LM / token-to-mel / vocoder, audio second
 ``--split JOB/NJ``: the utterances of --data_dir, sorted by length, are cut into batches of --batch_size and job JOB
 takes every NJ-th batch from batch JOB on; merge the job dirs with audiorl.bin.tts_merge. Each batch samples (LM
 tokens, flow-matching noise) from its own generator, seeded by --seed and the batch's index, so the output does not
-depend on NJ: the same --seed and --batch_size give the same waves with 1 job or 8 (mode vocode draws nothing and
-splits utterances round-robin). ``--help`` lists every option (sampling, token-to-mel and vocoder settings).
+depend on NJ: the same --seed and --batch_size give the same waves with 1 job or 8 (mode vocode draws nothing).
+``--draw k`` is another independent sample of the same system (seed + k - 1). ``--help`` lists every option
+(sampling, token-to-mel and vocoder settings).
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ class SynthConfig:
                                "utterance).")
     batch_size: int = option(16, "Utterances per batch (sorted by length, so padding stays small). With --seed it "
                                  "fixes the samples: the same values give the same output for any NJ.")
-    seed: int = option(0, "Seed of the LM sampling and the flow-matching noise; batch b draws from seed x 2^32 + b.")
+    seed: int = option(0, "Seed of the LM sampling and the flow-matching noise; batch b draws from "
+                          "batch_seed(seed, b).")
+    draw: int = option(1, "Synthesis draw k >= 1 samples with seed + k - 1 (draw 1 = --seed itself): tts.sh stage 11 "
+                          "--synth_draws K scores K independent draws of each sampled system.")
     device: Literal["auto", "cpu", "cuda"] = option("auto", "'auto' = CUDA when available.")
     max_utts: int = option(0, "Synthesise only the first N utterances of this job's share, in batch order (0 = all).")
     sampling: SpeechSamplingConfig = option(default_factory=SpeechSamplingConfig, help="LM sampling (mode tts).")
@@ -86,6 +90,15 @@ class SynthConfig:
             raise ValueError("--mode resyn needs --tokens (the speech-token scp of --data_dir)")
         if self.batch_size < 1:
             raise ValueError(f"--batch_size {self.batch_size} must be >= 1")
+        if self.draw < 1:
+            raise ValueError(f"--draw {self.draw} must be >= 1 (draw 1 samples with --seed itself)")
+
+
+def batch_seed(seed: int, b: int) -> int:
+    """The generator seed of batch b: (seed x 1000003 + b) mod 2^32. A CPU torch.Generator keeps only the low 32 bits
+    of its seed (seed x 2^32 + b would make every seed the same), so seeds and batches are spread inside 32 bits:
+    distinct for batch indices below 1000003 and seeds below 4294; seed 0 gives batch b the seed b."""
+    return (seed * 1_000_003 + b) % 2 ** 32
 
 
 def job_batches(lengths: dict[str, int], batch_size: int, job: int, nj: int) -> list[tuple[int, list[str]]]:
@@ -167,7 +180,7 @@ def run(c: SynthConfig) -> dict:
     audio_s = 0.0
     with tqdm(total=n_utts, desc=f"synth {c.mode}", unit="utt", disable=not sys.stderr.isatty()) as bar:
         for b, batch in batches:
-            gen = torch.Generator(device=device).manual_seed(c.seed * 2 ** 32 + b)
+            gen = torch.Generator(device=device).manual_seed(batch_seed(c.seed + c.draw - 1, b))
             rows = np.stack([spk[u] for u in batch]) if spk is not None else None
             if c.mode == "tts":
                 out = syn.synthesize(texts=[inputs[u] for u in batch], spk=rows, sampling=c.sampling, generator=gen)

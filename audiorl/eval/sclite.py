@@ -215,3 +215,29 @@ def read_result(path: str) -> ScoreFile:
         sf.keywords_utts = {u: KeywordCounts(*v) for u, v in d["keywords"]["utts"].items()}
         sf.keywords = sum(sf.keywords_utts.values(), KeywordCounts())
     return sf
+
+
+def pool_draws(scores: list[ScoreFile]) -> ScoreFile:
+    """One score of K scorings of the same utterances (e.g. K synthesis draws of a sampled system): each utterance's
+    counts summed over the draws. The utterance stays the unit the bootstrap and the paired tests resample (the draws
+    of one sentence are not independent of each other), while the sampling noise of a single draw averages out. Two
+    pooled systems pair only when both pool the same number of draws (their reference counts must match)."""
+    if not scores:
+        raise ValueError("pool_draws: no scores to pool")
+    first = scores[0]
+    for s in scores[1:]:
+        if s.utts.keys() != first.utts.keys():
+            only = sorted(set(first.utts) ^ set(s.utts))
+            raise ValueError(f"{s.path} and {first.path} scored different utterances ({len(only)} in one only, e.g. "
+                             f"{only[:3]}); every draw must be synthesised and scored on the same data dir")
+        for u, c in s.utts.items():
+            if c.wrd != first.utts[u].wrd:
+                raise ValueError(f"{s.path}: utterance {u!r} has {c.wrd} reference units but {first.utts[u].wrd} in "
+                                 f"{first.path}; score every draw against the same reference and normalisation")
+    utts = {u: sum_counts(s.utts[u] for s in scores) for u in first.utts}
+    speakers: dict[str, Counts] = {}
+    for s in scores:
+        for k, v in s.speakers.items():
+            speakers[k] = speakers.get(k, Counts()) + v
+    return ScoreFile(" + ".join(s.path for s in scores), sum_counts(utts.values()), utts, first.unit, first.norm,
+                     sorted({m for s in scores for m in s.missing}), speakers)

@@ -182,7 +182,7 @@ class ASRTask(Task):
         if m.init_llm:  # the architecture of the pretrained model, recorded in config.yaml
             m = replace(m, llm=pretrained_llm_config(m.init_llm, m.vocab_size, m.llm.max_seq_len))
         self.cfg = replace(cfg, model=m)
-        d, t = self.cfg.data, self.cfg.train
+        d = self.cfg.data
         self.train_data = FeatsData(d.train_dir, self.tokens, d.cmvn, d.max_utt_frames, d.max_utt_tokens)
         self.valid_data = FeatsData(d.valid_dir, self.tokens, d.cmvn) if d.valid_dir else None
         self._sampler: LengthBucketSampler | None = None

@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from audiorl.config import load_config, option
 from audiorl.data.sampler import LengthBucketSampler, map_batches

@@ -25,7 +25,7 @@ SMOKE = ["--local_data_opts", "--smoke true --nj 2", "--nj", "2", "--inference_n
          "--tokenizer_config", "conf/train_tokenizer_smoke.yaml", "--lm_config", "conf/train_tts_lm_smoke.yaml",
          "--t2m_config", "conf/train_token2mel_smoke.yaml", "--synth_config", "conf/synth_smoke.yaml",
          "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--tokenizer_init_asr", "../asr/exp/asr_train_asr_smoke",
-         "--mos_utts", "2", "--png_utts", "2",
+         "--mos_utts", "2", "--png_utts", "2", "--synth_draws", "2",
          "--rm_config", "conf/train_token2text_smoke.yaml", "--rl_parallel", "2", "--train_threads", "1",
          # three of the recipe's own RL configs (GRPO, DiffRO, filtered GRPO + DiffRO with R1+R2+R3), shrunk to 2 steps
          # of 2 texts x 2 samples; every conf/rl/*.yaml is loaded in tests/unit/tasks/test_tts_rl.py
@@ -95,11 +95,18 @@ def test_tts_recipe(smoke_recipe):
             assert "diffro_frac_selected" in train[0]
         assert set(read_table(str(exp / "synth_test/wav.scp"))) == test_utts
         assert (exp / "synth_test/judge/score_word/result.json").is_file()
+        # the second draw (--synth_draws 2): another sample of the same weights, scored like the first
+        assert set(read_table(str(exp / "synth_test/draw2/wav.scp"))) == test_utts, name
+        assert (exp / "synth_test/draw2/judge/score_word/result.json").is_file()
+        assert (exp / "synth_test/draw2/score_tts/tts_metrics.json").is_file()
+    assert (systems["TTS"] / "draw2/judge/score_word/result.json").is_file()
+    assert not (systems["resynthesis"] / "draw2").exists()
 
     results = (tts / "RESULTS.md").read_text()
     for label in systems:
         assert f"|{label}|" in results
     assert "## test: RL vs SFT" in results and "Targets (issue 6)" in results
+    assert "pooled over 2 synthesis draws" in results and f"|{len(test_utts)} x 2|" in results
     for name in RL:
         assert f"|{name}|" in results
     assert "Token-to-text reward model" in results
@@ -110,10 +117,15 @@ def test_tts_recipe(smoke_recipe):
 
     # Rerun: every stage finds its outputs; training resumes into a no-op.
     out2, seconds2 = run(["./run.sh", *SMOKE], tts, timeout=2400)
-    # tokens, speaker embeddings (4 sets each), synthesis (vocoded, resynthesis, SFT, the RL variants)
-    assert out2.count("complete, skipping") >= 4 + 4 + 3 + len(RL), out2[-3000:]
-    # fbank (4 sets), bpe, judge/score_tts/score_mos of 4 systems + the RL variants
-    assert out2.count("up to date, skipping") >= 4 + 1 + 3 * (4 + len(RL)), out2[-3000:]
+    # tokens, speaker embeddings (4 sets each), synthesis (vocoded, resynthesis, 2 draws of SFT and the RL variants)
+    assert out2.count("complete, skipping") >= 4 + 4 + 2 + 2 * (1 + len(RL)), out2[-3000:]
+    # fbank (4 sets), bpe, judge/score_tts/score_mos of 4 systems + the RL variants, judge/score_tts of the draws 2
+    assert out2.count("up to date, skipping") >= 4 + 1 + 3 * (4 + len(RL)) + 2 * (1 + len(RL)), out2[-3000:]
+    # Other synthesis options (here --synth_args) redo the synthesis they change instead of keeping stale waves.
+    out3, _ = run(["./run.sh", *SMOKE, "--stage", "11", "--stop_stage", "11", "--rl_variants", "", "--synth_draws", "1",
+                   "--synth_args", "--sampling.top_k 5"], tts)
+    assert "synth_test/wav.scp: complete, skipping" not in out3, out3[-3000:]
+    assert "--sampling.top_k 5" in (systems["TTS"] / "synth_opts").read_text()
     print(f"TTS smoke recipe: {seconds:.0f} s; rerun {seconds2:.0f} s")
 
 
@@ -131,6 +143,8 @@ def test_tts_recipe_bad_options(smoke_recipe):
     assert "--vocoder neural needs --voc_config" in out
     out, _ = run(["./run.sh", "--stage", "11", "--stop_stage", "11", "--vocoder", "hifigan"], tts, check=False)
     assert "expected griffin_lim or neural" in out
+    out, _ = run(["./run.sh", "--stage", "11", "--stop_stage", "11", "--synth_draws", "0"], tts, check=False)
+    assert "--synth_draws 0: expected a positive integer" in out
     out, _ = run(["./run.sh", "--stage", "8", "--stop_stage", "8", "--t2m_config", "", "--voc_config", "no/such.yaml"],
                  tts, check=False)
     assert "--voc_config no/such.yaml: no such file" in out

@@ -23,9 +23,11 @@
 #                          real audio (a copy of data/<set>/wav.scp) -> <expdir>/real_<set>/;
 #                          the real audio through mel + vocoder only (the pipeline's ceiling) -> <expdir>/vocoded_<set>/;
 #                          resynthesis from the ground-truth tokens -> <t2m_exp>/resyn_<set>/; TTS -> <lm_exp>/synth_<set>/;
-#                          each RL variant -> <expdir>/tts_rl_<name>/synth_<set>/
+#                          each RL variant -> <expdir>/tts_rl_<name>/synth_<set>/; with --synth_draws K > 1 the sampled
+#                          systems of Table 2 (TTS, RL variants) again with seeds +1 .. +K-1 -> <system>/draw<k>/
 #  12  scoring             judge WER (--asr_exp) -> <system>/judge/score_word/result.{txt,json};
-#                          SIM, MCD, duration ratio -> <system>/score_tts/; DNSMOS on <mos_utts> -> <system>/score_mos/
+#                          SIM, MCD, duration ratio -> <system>/score_tts/; DNSMOS on <mos_utts> -> <system>/score_mos/;
+#                          each extra draw: judge WER, SIM, MCD, duration ratio -> <system>/draw<k>/
 #  13  RESULTS.md          real / vocoded / resynthesis / TTS per test set, then SFT vs the RL variants (the paper's Table 2)
 #                          + mel spectrograms and RL curves -> ./RESULTS.md, <expdir>/mels_<set>.png, <expdir>/rl_curves.png
 set -euo pipefail
@@ -102,6 +104,8 @@ vocoder=griffin_lim    # mel -> wave of every system in stage 11: griffin_lim (n
 synth_args=            # extra options for audiorl.bin.tts_synth (TTS and resynthesis), e.g. "--sampling.temperature 0.8"
 synth_spk_set=         # set whose per-speaker mean embeddings condition synthesis (seen voices); default: <train_set>
 synth_batch_size=16    # utterances per synthesis batch
+synth_draws=1          # synthesis draws (independent samples) of TTS and every RL variant, scored and pooled per
+                       # utterance in Table 2: one draw moves judge WER by up to ~1.5 points here, as much as RL rows differ
 
 # ---- Scoring and RESULTS.md (stages 12-13) -------------------------------------------------------
 asr_exp=../asr/exp/asr_train_asr  # the judge: the ASR recipe's SFT experiment dir
@@ -135,6 +139,7 @@ check_common_options
 if [ -n "${token_dir}" ] && [ "${codebook_size}" -le 0 ]; then
     echo "$0: --token_dir ${token_dir} needs --codebook_size N (ids of those tokens lie in [0, N))" >&2; exit 2
 fi
+[[ "${synth_draws}" =~ ^[1-9][0-9]*$ ]] || { echo "$0: --synth_draws ${synth_draws}: expected a positive integer" >&2; exit 2; }
 case "${vocoder}" in
     griffin_lim) ;;
     neural) [ -n "${voc_config}${voc_tag}" ] || { echo "$0: --vocoder neural needs --voc_config (or --voc_tag): the vocoder is exp/vocoder_<tag>" >&2; exit 2; } ;;
@@ -376,6 +381,9 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     done
 fi
 
+# Dir of draw k of a sampled system: draw 1 is the system dir itself (tts_results --draws reads the same layout).
+draw_dir() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1/draw$2"; fi; }
+
 # Synthesis system dirs of a test set, in RESULTS.md row order: label|dir (the RL variants last).
 systems_of() {
     echo "real|${expdir}/real_$1" "vocoded|${expdir}/vocoded_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"
@@ -404,27 +412,35 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         mkdir -p "${expdir}/real_${dset}"
         # Copied only when it changed: its mtime tells stage 12 whether the scores are stale.
         cmp -s "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp" || cp "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp"
-        _jobs=("vocode|${expdir}/vocoded_${dset}|" "resyn|${t2m_exp}/resyn_${dset}|" "tts|${lm_exp}/synth_${dset}|${_lm}")
+        # mode|dir|weights|draw; a draw k > 1 of a sampled system lives inside its draw-1 dir (redone with it)
+        _jobs=("vocode|${expdir}/vocoded_${dset}||1" "resyn|${t2m_exp}/resyn_${dset}||1")
+        for _k in $(seq 1 "${synth_draws}"); do
+            _jobs+=("tts|$(draw_dir "${lm_exp}/synth_${dset}" "${_k}")|${_lm}|${_k}")
+        done
         for _n in "${rl_names[@]}"; do
             _w=$(final_weights "${expdir}/tts_rl_${_n}")
             [ -n "${_w}" ] || { echo "$0: stage 11: ${expdir}/tts_rl_${_n} has no model; run stage 10" >&2; exit 1; }
-            _jobs+=("tts|${expdir}/tts_rl_${_n}/synth_${dset}|${_w}")
+            for _k in $(seq 1 "${synth_draws}"); do
+                _jobs+=("tts|$(draw_dir "${expdir}/tts_rl_${_n}/synth_${dset}" "${_k}")|${_w}|${_k}")
+            done
         done
         for _job in "${_jobs[@]}"; do
-            IFS='|' read -r mode _dir _w <<< "${_job}"
+            IFS='|' read -r mode _dir _w _k <<< "${_job}"
             if [ "${mode}" = vocode ]; then  # the recordings through the mel analysis and the vocoder alone
                 _models=("${_t2m}"); _opts=()
             elif [ "${mode}" = resyn ]; then
                 _models=("${_t2m}"); _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
             else  # the SFT LM's config with the SFT or an RL run's weights
-                _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}")
+                _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}" --draw "${_k}")
             fi
             # Inputs compared by content: local/data.sh rewrites data/ on every run (mtimes say nothing). A dir without
-            # a vocoder file predates the option: Griffin-Lim made it.
+            # a vocoder file predates the option: Griffin-Lim made it; one without synth_opts predates that record.
+            _sig="--mode ${mode} ${_opts[*]} --spk_embed ${_spk} --batch_size ${synth_batch_size} ${synth_args}"
             if newer_than "${_dir}/wav.scp" "${_models[@]}" "${_voc_models[@]}" ${synth_config} \
                 && cmp -s "data/${dset}/text" "${_dir}/text" && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk" \
                 && cmp -s "data/${dset}/wav.scp" "${_dir}/real_wav.scp" \
-                && [ "$(cat "${_dir}/vocoder" 2>/dev/null || echo griffin_lim)" = "${_voc_id}" ]; then
+                && [ "$(cat "${_dir}/vocoder" 2>/dev/null || echo griffin_lim)" = "${_voc_id}" ] \
+                && [ "$(cat "${_dir}/synth_opts" 2>/dev/null || echo "${_sig}")" = "${_sig}" ]; then
                 log "  ${_dir}/wav.scp: complete, skipping"
                 continue
             fi
@@ -438,6 +454,7 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
             cp "data/${dset}/text" "data/${dset}/utt2spk" "${_dir}/"   # what was synthesised
             cp "data/${dset}/wav.scp" "${_dir}/real_wav.scp"
             echo "${_voc_id}" > "${_dir}/vocoder"
+            echo "${_sig}" > "${_dir}/synth_opts"  # a rerun with other --synth_args / batch size / voices redoes it
         done
     done
 fi
@@ -450,21 +467,27 @@ if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
     for dset in "${test_list[@]}"; do
         for _sys in $(systems_of "${dset}"); do
             _label=${_sys%%|*}; _dir=${_sys#*|}
-            [ -s "${_dir}/wav.scp" ] || { echo "$0: stage 12: ${_dir}/wav.scp missing; run stage 11" >&2; exit 1; }
-            log "Stage 12: scoring ${_label} of ${dset} (${_dir}): judge ${_judge}, SIM/MCD/duration, DNSMOS (${mos_utts:-all} utts)"
-            if newer_than "${_dir}/judge/score_word/result.json" "${_dir}/wav.scp" "${_judge}"; then
-                log "  ${_dir}/judge: up to date, skipping"
-            else
-                ${python} -m audiorl.bin.tts_judge "${_judge_opts[@]}" --mode "${judge_mode}" --wavs "${_dir}/wav.scp" \
-                    --ref "data/${dset}/text" --utt2spk "data/${dset}/utt2spk" --out_dir "${_dir}/judge"
-            fi
-            if newer_than "${_dir}/score_tts/tts_metrics.json" "${_dir}/wav.scp"; then
-                log "  ${_dir}/score_tts: up to date, skipping"
-            else
-                # shellcheck disable=SC2086  # score_tts_args is a list of options
-                ${python} -m audiorl.bin.score_tts --synth "${_dir}/wav.scp" --ref "data/${dset}" \
-                    --out "${_dir}/score_tts" --no-mos ${score_tts_args}
-            fi
+            _draws=1  # the sampled systems of Table 2 have synth_draws draws
+            case "${_label}" in real|vocoded|resynthesis) ;; *) _draws=${synth_draws};; esac
+            for _k in $(seq 1 "${_draws}"); do
+                _d=$(draw_dir "${_dir}" "${_k}")
+                [ -s "${_d}/wav.scp" ] || { echo "$0: stage 12: ${_d}/wav.scp missing; run stage 11" >&2; exit 1; }
+                log "Stage 12: scoring ${_label} of ${dset} (${_d}): judge ${_judge}, SIM/MCD/duration"
+                if newer_than "${_d}/judge/score_word/result.json" "${_d}/wav.scp" "${_judge}"; then
+                    log "  ${_d}/judge: up to date, skipping"
+                else
+                    ${python} -m audiorl.bin.tts_judge "${_judge_opts[@]}" --mode "${judge_mode}" --wavs "${_d}/wav.scp" \
+                        --ref "data/${dset}/text" --utt2spk "data/${dset}/utt2spk" --out_dir "${_d}/judge"
+                fi
+                if newer_than "${_d}/score_tts/tts_metrics.json" "${_d}/wav.scp"; then
+                    log "  ${_d}/score_tts: up to date, skipping"
+                else
+                    # shellcheck disable=SC2086  # score_tts_args is a list of options
+                    ${python} -m audiorl.bin.score_tts --synth "${_d}/wav.scp" --ref "data/${dset}" \
+                        --out "${_d}/score_tts" --no-mos ${score_tts_args}
+                fi
+            done
+            log "Stage 12: DNSMOS of ${_label} of ${dset} (${_dir}, ${mos_utts:-all} utts)"
             if newer_than "${_dir}/score_mos/tts_metrics.json" "${_dir}/wav.scp"; then
                 log "  ${_dir}/score_mos: up to date, skipping"
             else
@@ -496,7 +519,7 @@ if [ "${stage}" -le 13 ] && [ "${stop_stage}" -ge 13 ]; then
     for dset in "${test_list[@]}"; do
         if [ -s "${rm_exp}/decode_${dset}/result.json" ]; then _rm+=(--reward_model "${dset}|${rm_exp}/decode_${dset}"); fi
     done
-    ${python} -m audiorl.bin.tts_results --out RESULTS.md --title "${results_title}" "${_rows[@]}" "${_rm[@]}" \
+    ${python} -m audiorl.bin.tts_results --out RESULTS.md --title "${results_title}" "${_rows[@]}" "${_rm[@]}" --draws "${synth_draws}" \
         --png "${_png}" --png_set "${test_list[0]}" --png_utts "${png_utts}"
     if [ ${#rl_names[@]} -gt 0 ]; then
         _runs=(); _labels=

@@ -244,6 +244,14 @@ def test_synthesis_tts_and_resyn_split_and_merge(corpus, lm_exp, t2m_exp):
     assert all(two_toks[u].tolist() == one_toks[u].tolist() for u in dev)
     two_wavs = read_table(str(tts_dir / "wav.scp"))
     assert all(Path(two_wavs[u]).read_bytes() == (one / "split/1/wavs" / f"{u}.wav").read_bytes() for u in dev)
+    # --draw 2 is another sample of the same system (seed + 1); --draw 1 is the default
+    d2 = r / "exp/synth_dev_draw2"
+    assert tts_synth.main([*common, "--mode", "tts", "--lm_exp", str(lm_exp), "--sampling.max_new_tokens", "10",
+                           "--out_dir", str(d2 / "split/1"), "--draw", "2"]) == 0
+    d2_wavs = {u: (d2 / "split/1/wavs" / f"{u}.wav").read_bytes() for u in dev}
+    assert any(d2_wavs[u] != Path(two_wavs[u]).read_bytes() for u in dev)
+    with pytest.raises(SystemExit):  # a usage error: "--draw 0 must be >= 1"
+        tts_synth.main([*common, "--mode", "tts", "--lm_exp", str(lm_exp), "--out_dir", str(d2), "--draw", "0"])
 
 
 def test_job_batches_do_not_depend_on_the_number_of_jobs():
@@ -258,6 +266,16 @@ def test_job_batches_do_not_depend_on_the_number_of_jobs():
         jobs = [job_batches(lengths, 4, j, nj) for j in range(1, nj + 1)]
         assert sorted(x for job in jobs for x in job) == one  # the same batches, each in exactly one job
         assert all(i % nj == j for j, job in enumerate(jobs) for i, _ in job)
+
+
+def test_batch_seeds_differ_across_seeds_on_a_cpu_generator():
+    """A CPU torch.Generator keeps only 32 bits of its seed: every (seed, batch) must differ inside them."""
+    from audiorl.bin.tts_synth import batch_seed
+
+    seeds = {batch_seed(s, b) for s in range(5) for b in range(1000)}
+    assert len(seeds) == 5000 and max(seeds) < 2 ** 32 and batch_seed(0, 7) == 7
+    draw = lambda s: torch.randint(0, 10 ** 6, (4,), generator=torch.Generator().manual_seed(batch_seed(s, 0)))  # noqa
+    assert draw(0).tolist() != draw(1).tolist()
 
 
 def test_vocode_mode_is_the_recordings_through_mel_and_griffin_lim(corpus, t2m_exp):
