@@ -31,5 +31,6 @@ rl_variants+=" comb_filter_r123:conf/rl/comb_filter_r123.yaml"
     --rm_config conf/train_token2text.yaml \
     --rl_variants "${rl_variants}" \
     --synth_config conf/synth.yaml \
+    --synth_draws 3 \
     --nbpe 400 \
     "$@"
