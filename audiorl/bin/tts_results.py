@@ -11,7 +11,7 @@ subset) and ``rtf.json`` (synthesis speed). The first system of a set is the bas
 A set whose first row is labelled SFT is an RL table (the paper's Table 2): each row is compared with SFT and checked
 against issue 6's targets (rl_targets). With ``--draws K`` its rows pool K synthesis draws each (draw k of a
 system dir in ``<dir>/draw<k>/``, draw 1 the dir itself): one draw of a sampled TTS system moves the judge WER by
-up to ~1.5 points here, as much as the differences between RL rows.
+up to ~2 points here, as much as the differences between RL rows.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def rl_targets(metrics: dict[str, dict], n_boot: int = 1000) -> list[str]:
     """Each RL row against SFT (the first row), then issue 6's targets. Row names follow the recipe's variants:
     'diffro' = DiffRO alone, 'comb_filter*' = GRPO + DiffRO with the advantage filter, '*r12*' / '*r123*' = with R2.
     A combined row against DiffRO also gets their paired test (when both rows carry their ``scored`` results): two
-    synthesis draws of one model differ by up to ~1.5 points here, so a point estimate alone does not decide it."""
+    synthesis draws of one model differ by up to ~2 points here, so a point estimate alone does not decide it."""
     sft = metrics["SFT"]
     out = ["Against SFT (judge WER relative change; paired test; SIM and duration-ratio changes):"]
     if sft["wer"] is None:

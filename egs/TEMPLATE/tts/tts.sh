@@ -105,7 +105,7 @@ synth_args=            # extra options for audiorl.bin.tts_synth (TTS and resynt
 synth_spk_set=         # set whose per-speaker mean embeddings condition synthesis (seen voices); default: <train_set>
 synth_batch_size=16    # utterances per synthesis batch
 synth_draws=1          # synthesis draws (independent samples) of TTS and every RL variant, scored and pooled per
-                       # utterance in Table 2: one draw moves judge WER by up to ~1.5 points here, as much as RL rows differ
+                       # utterance in Table 2: one draw moves judge WER by up to ~2 points here, as much as RL rows differ
 
 # ---- Scoring and RESULTS.md (stages 12-13) -------------------------------------------------------
 asr_exp=../asr/exp/asr_train_asr  # the judge: the ASR recipe's SFT experiment dir
