@@ -66,6 +66,16 @@ def scored_draws(d: str, draws: int) -> int:
     return n
 
 
+def scored(dirs: list[str]):
+    """The judge's score of a system over the draw dirs given (pooled per utterance when more than one), or None
+    while any of them is unscored."""
+    from audiorl.eval.sclite import pool_draws, read_result
+
+    if not all(os.path.isfile(_result(x)) for x in dirs):
+        return None
+    return read_result(_result(dirs[0])) if len(dirs) == 1 else pool_draws([read_result(_result(x)) for x in dirs])
+
+
 def _pooled_metrics(ms: list[dict]) -> dict:
     """Per-metric mean over draws (each draw's own mean; n summed) of score_tts's tts_metrics.json dicts."""
     ms = [m for m in ms if m]
@@ -82,17 +92,13 @@ def system_row(label: str, d: str, base, n_boot: int, is_base: bool = False,
     """A table row of system dir d. With draws K > 1 the judge WER pools draws 1..K per utterance (pool_draws) and
     SIM / duration ratio / MCD are the mean over the draws; DNSMOS and RTF stay draw 1's."""
     from audiorl.eval.results import _ci
-    from audiorl.eval.sclite import pool_draws, read_result
     from audiorl.eval.stats import compare
 
     dirs = draw_dirs(d, draws)
-    sf = None
-    if all(os.path.isfile(_result(x)) for x in dirs):
-        sf = read_result(_result(d)) if draws == 1 else pool_draws([read_result(_result(x)) for x in dirs])
-    tts = _pooled_metrics([_json(os.path.join(x, "score_tts", "tts_metrics.json")) for x in dirs]) if draws > 1 \
-        else _json(os.path.join(d, "score_tts", "tts_metrics.json"))
-    mos = _json(os.path.join(d, "score_mos", "tts_metrics.json")) or _json(os.path.join(d, "score_tts",
-                                                                                          "tts_metrics.json"))
+    sf = scored(dirs)
+    per_draw = [_json(os.path.join(x, "score_tts", "tts_metrics.json")) for x in dirs]
+    tts = per_draw[0] if draws == 1 else _pooled_metrics(per_draw)
+    mos = _json(os.path.join(d, "score_mos", "tts_metrics.json")) or per_draw[0]
     rtf = _json(os.path.join(d, "rtf.json"))
     wer = sf.totals.wer if sf is not None else None
     vs = "(baseline)" if is_base else "-"
@@ -123,18 +129,13 @@ HEAD = ["system", "dir", "Snt", "judge WER %", "95% CI", "vs first row (paired)"
 def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int, draws: int = 1) -> str:
     """One set's table. ``draws`` > 1 applies to an RL table (first row SFT): every row pools the same number of
     synthesis draws, the most that all rows have scored (at most ``draws``), so that the rows stay paired."""
-    from audiorl.eval.sclite import pool_draws, read_result
-
     rl = systems[0][0] == "SFT"
     k = min(scored_draws(d, draws) for _, d in systems) if rl and draws > 1 else 1
     if rl and k < draws:
         logger.warning("%s: only %d of %d synthesis draws are scored in every row; pooling %d (run tts.sh stages "
                        "11-12 with --synth_draws %d)", dset, k, draws, max(k, 1), draws)
     k = max(k, 1)
-    first = draw_dirs(systems[0][1], k)
-    base = None
-    if all(os.path.isfile(_result(x)) for x in first):
-        base = read_result(_result(first[0])) if k == 1 else pool_draws([read_result(_result(x)) for x in first])
+    base = scored(draw_dirs(systems[0][1], k))
     rows, metrics = [], {}
     for i, (label, d) in enumerate(systems):
         row, m = system_row(label, d, base, n_boot, is_base=i == 0, draws=k)
