@@ -12,9 +12,10 @@ demo: install
 	cd egs/synth_en/asr && ./run.sh
 	cd egs/synth_en/tts && ./run.sh
 
-# The whole pytest suite, single-threaded torch (2 cores: threads collapse when the other core is busy).
+# The whole pytest suite, single-threaded torch (2 cores: threads collapse when the other core is busy); the 15
+# slowest tests are listed at the end, so a CI log shows where the suite's time goes.
 test: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q --durations=15 tests
 
 bench: install
 	OMP_NUM_THREADS=1 $(PY) -m bench
