@@ -7,7 +7,8 @@ and says how to fix a bad value.
 
 Precedence (Kaldi ``parse_options.sh``): defaults < YAML file < command line. Overrides are written
 ``--section.field value``, ``--section.field=value`` or ``section.field=value``; dashes in names are
-read as underscores. Unknown keys are errors naming the key, where it came from and the closest valid
+read as underscores. A YAML file may start from others: a top-level ``base: other.yaml`` (or a list; paths relative
+to the file) is merged first, so a tuning config holds only what it changes. Unknown keys are errors naming the key, where it came from and the closest valid
 names. Booleans must be ``true`` or ``false``.
 
 A deprecated field keeps working: ``deprecated_field("new_name", remove_in="0.3", help=...)`` marks
@@ -33,7 +34,7 @@ import yaml
 
 __all__ = [
     "ConfigError", "option", "deprecated_field", "forward_deprecated", "load_config", "from_dict", "to_dict",
-    "save_config", "format_help", "print_config", "parse_cli", "flatten",
+    "save_config", "format_help", "print_config", "parse_cli", "flatten", "yaml_chain", "read_config_yaml",
 ]
 
 _MISSING = dataclasses.MISSING
@@ -347,15 +348,61 @@ def read_yaml(path: str) -> Any:
     return {} if raw is None else raw
 
 
+BASE_KEY = "base"
+
+
+def yaml_chain(path: str | os.PathLike, _stack: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """``[(file, mapping), ...]`` to merge in order: the YAMLs that ``path``'s top-level ``base:`` names (a path or
+    a list of paths, relative to ``path``'s folder; their own bases first, recursively), then ``path`` itself
+    without its ``base`` key. A tuning file is then its base plus the values it changes, not a copy of the base.
+    Missing files, non-mapping files, a bad ``base`` value and include cycles are ConfigErrors naming the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        where = f" (named by 'base:' in {_stack[-1]})" if _stack else ""
+        raise ConfigError(f"config file {path} does not exist{where}")
+    real = os.path.realpath(path)
+    if real in _stack:
+        cycle = " -> ".join([*_stack[_stack.index(real):], real])
+        raise ConfigError(f"{path}: 'base:' includes form a cycle ({cycle}); remove one of them")
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections, got {type(data).__name__}")
+    bases = data.pop(BASE_KEY, None)
+    if bases is None:
+        bases = []
+    elif isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{path}: 'base:' must be a path or a list of paths (relative to {path}'s folder), "
+                          f"got {bases!r}")
+    chain: list[tuple[str, dict]] = []
+    for b in bases:
+        full = b if os.path.isabs(b) else os.path.join(os.path.dirname(path), b)
+        chain += yaml_chain(os.path.normpath(full), (*_stack, real))
+    return chain + [(path, data)]
+
+
+def read_config_yaml(path: str | os.PathLike) -> dict:
+    """The raw mapping of a config file with its ``base:`` chain folded in (nested mappings merged key by key, other
+    values replaced by the later file), for readers that take one section of a file without its dataclass."""
+    def fold(dst: dict, src: dict) -> dict:
+        for k, v in src.items():
+            dst[k] = fold(dict(dst[k]), v) if isinstance(v, dict) and isinstance(dst.get(k), dict) else v
+        return dst
+    out: dict = {}
+    for _, data in yaml_chain(path):
+        fold(out, data)
+    return out
+
+
 def load_config(cls: type, yaml_path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Any:
-    """Build ``cls`` from its defaults, then ``yaml_path``, then ``overrides`` (highest priority)."""
+    """Build ``cls`` from its defaults, then ``yaml_path`` (after the files its ``base:`` names, see ``yaml_chain``),
+    then ``overrides`` (highest priority)."""
     data: dict = {}
     sources: dict[str, str] = {}
     if yaml_path is not None:
-        path = os.fspath(yaml_path)
-        if not os.path.isfile(path):
-            raise ConfigError(f"config file {path} does not exist")
-        _merge(cls, cls, data, read_yaml(path) or {}, path, "", sources)
+        for path, raw in yaml_chain(yaml_path):
+            _merge(cls, cls, data, raw, path, "", sources)
     for key, value in parse_overrides(overrides):
         nested: Any = _parse_str(value) if _wants_structure(cls, key) else value
         for part in reversed(key.split(".")):

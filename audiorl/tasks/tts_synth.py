@@ -50,11 +50,11 @@ class Token2MelSamplingConfig:
 def t2m_sampling_of(synth_yaml: str) -> Token2MelSamplingConfig:
     """The ``token2mel:`` section of a synthesis YAML (audiorl.bin.tts_synth's config; absent = the defaults): how
     the RL stage's rewards should run token-to-mel so they hear what the synthesis stage will produce."""
-    from audiorl.config import from_dict, read_yaml
+    from audiorl.config import from_dict, read_config_yaml
 
     if not os.path.isfile(synth_yaml):
         raise FileNotFoundError(f"{synth_yaml}: no such synthesis config (tts.sh --synth_config)")
-    data = read_yaml(synth_yaml)
+    data = read_config_yaml(synth_yaml)
     if not isinstance(data, dict) or not isinstance(data.get("token2mel", {}), dict):
         raise ValueError(f"{synth_yaml}: expected a mapping with an optional 'token2mel:' mapping")
     return from_dict(Token2MelSamplingConfig, data.get("token2mel") or {}, source=f"{synth_yaml} (token2mel)")

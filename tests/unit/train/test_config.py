@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from audiorl.config import (ConfigError, deprecated_field, format_help, forward_deprecated, load_config,
-                            option, parse_cli, save_config, to_dict)
+                            option, parse_cli, read_config_yaml, save_config, to_dict)
 from audiorl.train.config import TrainConfig
 
 
@@ -151,3 +151,38 @@ def test_parse_cli_help_print_config_and_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         parse_cli(Top, ["--nope", "1"], prog="x")
     assert e.value.code == 2 and "x: error: unknown key 'nope'" in capsys.readouterr().err
+
+
+def test_base_include_merges_sections_and_later_files_win(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "root.yaml").write_text(yaml.safe_dump({"name": "root", "layers": [7, 8, 9],
+                                                        "llm": {"dim": 128, "act": "gelu"}}))
+    (tmp_path / "mid.yaml").write_text(yaml.safe_dump({"base": "root.yaml", "ctc_weight": 0.5, "llm": {"dim": 96}}))
+    tuned = tmp_path / "sub" / "tuned.yaml"  # bases are relative to the including file's folder
+    tuned.write_text(yaml.safe_dump({"base": ["../mid.yaml"], "layers": [1], "llm": {"dropout": 0.3}}))
+    cfg = load_config(Top, str(tuned), ["--llm.dim", "64"])
+    assert (cfg.name, cfg.ctc_weight, cfg.layers) == ("root", 0.5, [1])  # lists are replaced, not appended
+    assert (cfg.llm.dim, cfg.llm.act, cfg.llm.dropout) == (64, "gelu", 0.3)  # sections merge key by key
+    assert read_config_yaml(str(tuned)) == {"name": "root", "layers": [1], "ctc_weight": 0.5,
+                                            "llm": {"dim": 96, "act": "gelu", "dropout": 0.3}}
+
+
+def test_base_include_errors_name_the_file(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("base: b.yaml\n")
+    b.write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"cycle .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
+        load_config(Top, str(a))
+    a.write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"missing\.yaml does not exist \(named by 'base:' in .*a\.yaml\)"):
+        load_config(Top, str(a))
+    a.write_text("base: {x: 1}\n")
+    with pytest.raises(ConfigError, match="'base:' must be a path"):
+        load_config(Top, str(a))
+    b.write_text("name: b\nnot_a_key: 1\n")
+    a.write_text("base: b.yaml\n")
+    with pytest.raises(ConfigError, match=r"b\.yaml"):  # a bad key in a base names that base
+        load_config(Top, str(a))
+    a.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_config(Top, str(a))
