@@ -7,9 +7,9 @@ and says how to fix a bad value.
 
 Precedence (Kaldi ``parse_options.sh``): defaults < YAML file < command line. Overrides are written
 ``--section.field value``, ``--section.field=value`` or ``section.field=value``; dashes in names are
-read as underscores. A YAML file may start from others: a top-level ``base: other.yaml`` (or a list; paths relative
-to the file) is merged first, so a tuning config holds only what it changes. Unknown keys are errors naming the key, where it came from and the closest valid
-names. Booleans must be ``true`` or ``false``.
+read as underscores. A YAML file may start from others: a top-level ``base: other.yaml`` (or a list; paths
+relative to the file) is merged first, so a tuning config holds only what it changes. Unknown keys are errors
+naming the key, where it came from and the closest valid names. Booleans must be ``true`` or ``false``.
 
 A deprecated field keeps working: ``deprecated_field("new_name", remove_in="0.3", help=...)`` marks
 it; setting it emits a ``FutureWarning`` naming the removal version and forwards the value to the
