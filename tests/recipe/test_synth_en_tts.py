@@ -121,6 +121,19 @@ def test_tts_recipe(smoke_recipe):
     assert out2.count("complete, skipping") >= 4 + 4 + 2 + 2 * (1 + len(RL)), out2[-3000:]
     # fbank (4 sets), bpe, judge/score_tts/score_mos of 4 systems + the RL variants, judge/score_tts of the draws 2
     assert out2.count("up to date, skipping") >= 4 + 1 + 3 * (4 + len(RL)) + 2 * (1 + len(RL)), out2[-3000:]
+    # local/score_t2m.sh scores a candidate token-to-mel beside the recipe's rows, in its own dir. Given the recipe's
+    # own model it must reproduce stage 11-12 exactly (same settings, voices and batch seeds), so the rows agree.
+    smoke_t2m = "exp/token2mel_train_token2mel_smoke"
+    run(["local/score_t2m.sh", "--recipe_t2m", smoke_t2m, "--lm_exp", "exp/tts_lm_train_tts_lm_smoke",
+         "--lms", "sft:exp/tts_lm_train_tts_lm_smoke", "--synth_config", "conf/synth_smoke.yaml",
+         "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--draws", "2", smoke_t2m], tts)
+    ev = tts / smoke_t2m / "eval_test"
+    res = (ev / "RESULTS.md").read_text()
+    assert "|recipe token-to-mel|" in res and "|sft + token2mel_train_token2mel_smoke|" in res, res
+    assert f"|{len(test_utts)} x 2|" in res
+    for mine, recipe in ((ev / "resyn", systems["resynthesis"]), (ev / "sft/draw2", systems["TTS"] / "draw2")):
+        assert (json.loads((mine / "judge/score_word/result.json").read_text())["totals"]
+                == json.loads((recipe / "judge/score_word/result.json").read_text())["totals"]), mine
     # Other synthesis options (here --synth_args) redo the synthesis they change instead of keeping stale waves.
     out3, _ = run(["./run.sh", *SMOKE, "--stage", "11", "--stop_stage", "11", "--rl_variants", "", "--synth_draws", "1",
                    "--synth_args", "--sampling.top_k 5"], tts)
