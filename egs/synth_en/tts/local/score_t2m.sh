@@ -56,7 +56,9 @@ synth() {  # mode dir [tts_synth options]: a system dir with wav.scp, judge/ and
 }
 
 synth resyn "${out}/resyn" --tokens "${tokens}"
-# tts_results: the resynthesis rows, then one table per LM (first row the recipe's, labelled SFT: pooled draws, paired)
+# tts_results: the resynthesis rows, then one table per LM whose first row is the recipe's synthesis of that LM. It is
+# labelled SFT because tts_results pools draws (and pairs them) only in tables that start with SFT: there 'SFT' means
+# 'through the recipe's token-to-mel', also for an RL LM.
 rows=(--system "${test_set}: resynthesis|recipe token-to-mel|${recipe_t2m}/resyn_${test_set}"
       --system "${test_set}: resynthesis|${t2m##*/}|${out}/resyn")
 for lm in ${lms}; do
