@@ -12,6 +12,8 @@ lms="sft:exp/tts_lm_train_tts_lm"   # "name:exp ...": LM experiments to synthesi
 lm_exp=exp/tts_lm_train_tts_lm      # the SFT LM experiment whose config (text tokens, sizes) every LM row uses
 draws=3                 # synthesis draws per LM (tts.sh --synth_draws)
 nj=2                    # synthesis jobs
+batch_size=16           # utterances per synthesis batch: must equal tts.sh --synth_batch_size (each batch has its seed)
+judge_mode=llm          # as tts.sh --judge_mode
 synth_config=conf/synth.yaml
 synth_args=             # extra options for audiorl.bin.tts_synth, e.g. "--token2mel.t_start 1.0"
 spk_embed=dump/spk_embed/train/spk2embed.scp
@@ -36,7 +38,8 @@ done
 
 synth() {  # mode dir [tts_synth options]: a system dir with wav.scp, judge/ and score_tts/ (skipped when judged)
     local mode=$1 dir=$2; shift 2
-    local sig="--t2m_exp ${t2m} --config ${synth_config} --mode ${mode} $* --spk_embed ${spk_embed} ${synth_args}"
+    local sig="--t2m_exp ${t2m} --config ${synth_config} --mode ${mode} $* --spk_embed ${spk_embed}"
+    sig+=" --batch_size ${batch_size} ${synth_args}"
     if [ -s "${dir}/judge/score_word/result.json" ] && [ "$(cat "${dir}/synth_opts" 2>/dev/null)" = "${sig}" ]; then
         echo "${dir}: scored with these options, skipping"; return 0
     fi
@@ -45,9 +48,9 @@ synth() {  # mode dir [tts_synth options]: a system dir with wav.scp, judge/ and
     utils/run.pl JOB=1:"${nj}" "${dir}/log/synth.JOB.log" \
         ${python} -m audiorl.bin.tts_synth --config "${synth_config}" --mode "${mode}" --t2m_exp "${t2m}" "$@" \
             --data_dir "data/${test_set}" --spk_embed "${spk_embed}" --out_dir "${dir}/split/JOB" --split "JOB/${nj}" \
-            --batch_size 16 ${synth_args}
+            --batch_size "${batch_size}" ${synth_args}
     ${python} -m audiorl.bin.tts_merge "${dir}" --nj "${nj}" --data_dir "data/${test_set}"
-    ${python} -m audiorl.bin.tts_judge --asr_exp "${asr_exp}" --mode llm --wavs "${dir}/wav.scp" \
+    ${python} -m audiorl.bin.tts_judge --asr_exp "${asr_exp}" --mode "${judge_mode}" --wavs "${dir}/wav.scp" \
         --ref "data/${test_set}/text" --utt2spk "data/${test_set}/utt2spk" --out_dir "${dir}/judge" > "${dir}/log/judge.log" 2>&1
     ${python} -m audiorl.bin.score_tts --synth "${dir}/wav.scp" --ref "data/${test_set}" --out "${dir}/score_tts" \
         --no-mos > "${dir}/log/score_tts.log" 2>&1
