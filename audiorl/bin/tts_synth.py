@@ -156,9 +156,11 @@ def load_inputs(c: SynthConfig, syn: Synthesizer, utts_all: list[str]):
         if not c.spk_embed:
             raise ValueError(f"the models are speaker-conditioned ({syn.spk_embed_dim}-d): pass --spk_embed (e.g. "
                              f"dump/spk_embed/train/spk2embed.scp)")
-        emb = read_embed_table(c.spk_embed, syn.spk_embed_dim, "compute it with tts.sh stage 6")
-        u2s = None if c.spk_per_utt else read_utt2spk(c.data_dir, utts)
-        spk = dict(zip(utts, speaker_rows(utts, emb, u2s, c.spk_embed)))
+        spk = {}
+        if utts:  # a job can get no batch at all (more jobs than batches): it writes empty tables
+            emb = read_embed_table(c.spk_embed, syn.spk_embed_dim, "compute it with tts.sh stage 6")
+            u2s = None if c.spk_per_utt else read_utt2spk(c.data_dir, utts)
+            spk = dict(zip(utts, speaker_rows(utts, emb, u2s, c.spk_embed)))
     return batches, inputs, spk
 
 

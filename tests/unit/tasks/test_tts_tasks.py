@@ -236,6 +236,17 @@ def test_synthesis_tts_and_resyn_split_and_merge(corpus, lm_exp, t2m_exp):
     got = kaldiio.load_scp(str(res_dir / "tokens.scp"))
     assert all(gt[u].tolist() == got[u].tolist() for u in dev)
     assert "eos=" in (tts_dir / "gen_stats").read_text()
+    # more jobs than batches (4 utterances in 2 batches of 3, 3 jobs): job 3 writes empty tables and the merge is whole
+    res3 = r / "exp/resyn_dev_3jobs"
+    for j in (1, 2, 3):
+        assert tts_synth.main([*common, "--mode", "resyn", "--tokens", str(r / "dump/tokens/dev/tokens.scp"),
+                               "--out_dir", str(res3 / "split" / str(j)), "--split", f"{j}/3"]) == 0
+    assert json.loads((res3 / "split/3/rtf.json").read_text())["utts"] == 0
+    assert (res3 / "split/3/wav.scp").read_text() == ""
+    assert tts_merge.main([str(res3), "--nj", "3", "--data_dir", str(corpus["dev"])]) == 0
+    res_wavs = read_table(str(res_dir / "wav.scp"))
+    assert all(Path(p).read_bytes() == Path(res_wavs[u]).read_bytes() for u, p in read_table(str(res3 / "wav.scp")).items())
+    assert set(read_table(str(res3 / "wav.scp"))) == dev
     # the samples do not depend on the number of jobs: one job draws what the two jobs drew, wave for wave
     one = r / "exp/synth_dev_1job"
     assert tts_synth.main([*common, "--mode", "tts", "--lm_exp", str(lm_exp), "--sampling.max_new_tokens", "10",
