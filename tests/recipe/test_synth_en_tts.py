@@ -134,6 +134,13 @@ def test_tts_recipe(smoke_recipe):
     for mine, recipe in ((ev / "resyn", systems["resynthesis"]), (ev / "sft/draw2", systems["TTS"] / "draw2")):
         assert (json.loads((mine / "judge/score_word/result.json").read_text())["totals"]
                 == json.loads((recipe / "judge/score_word/result.json").read_text())["totals"]), mine
+    # On dev (where settings are chosen; stage 11 synthesises no dev rows) the table has the candidate's rows alone.
+    out_dev, _ = run(["local/score_t2m.sh", "--recipe_t2m", smoke_t2m, "--lm_exp", "exp/tts_lm_train_tts_lm_smoke",
+                      "--lms", "sft:exp/tts_lm_train_tts_lm_smoke", "--synth_config", "conf/synth_smoke.yaml",
+                      "--asr_exp", "../asr/exp/asr_train_asr_smoke", "--draws", "1", "--test_set", "dev", smoke_t2m], tts)
+    res_dev = (tts / smoke_t2m / "eval_dev/RESULTS.md").read_text()
+    assert "no recipe rows in" in out_dev and "|recipe token-to-mel|" not in res_dev, res_dev
+    assert "|sft + token2mel_train_token2mel_smoke|" in res_dev, res_dev
     # Other synthesis options (here --synth_args) redo the synthesis they change instead of keeping stale waves.
     out3, _ = run(["./run.sh", *SMOKE, "--stage", "11", "--stop_stage", "11", "--rl_variants", "", "--synth_draws", "1",
                    "--synth_args", "--sampling.top_k 5"], tts)

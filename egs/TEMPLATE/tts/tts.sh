@@ -124,6 +124,8 @@ e.g.: $0 --train_set train --valid_set dev --test_sets test --stage 7 --lm_args 
 . utils/parse_options.sh
 # log, the set-up and the data/feature stage bodies shared with asr.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../common/stages.sh"
+# the synthesis and scoring of one system dir (stages 11-12), shared with recipe scripts such as local/score_t2m.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/synth_lib.sh"
 
 if [ $# -ne 0 ]; then
     echo "$0: unexpected arguments: $*" >&2
@@ -399,16 +401,9 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     _synth_conf=()
     [ -n "${synth_config}" ] && _synth_conf=(--config "${synth_config}")
     [ -s "${_spk}" ] || { echo "$0: stage 11: ${_spk} missing; run stage 6 for ${synth_spk_set}" >&2; exit 1; }
-    # The vocoder of every system; _voc_id, kept in each system dir, tells a rerun with another vocoder to redo it.
-    _voc_opts=(); _voc_models=(); _voc_id=griffin_lim
-    if [ "${vocoder}" = neural ]; then
-        _voc=$(final_weights "${voc_exp}")
-        [ -n "${_voc}" ] || { echo "$0: stage 11: --vocoder neural but ${voc_exp} has no model; run stage 8 with --voc_config" >&2; exit 1; }
-        _voc_opts=(--vocoder.kind neural --vocoder.exp "${voc_exp}" --vocoder.checkpoint "${_voc}")
-        _voc_models=("${_voc}"); _voc_id="neural ${_voc}"
-    fi
+    set_vocoder "${vocoder}" "${voc_exp}"  # voc_opts, voc_models, voc_id (synth_lib.sh)
     for dset in "${test_list[@]}"; do
-        log "Stage 11: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}; vocoder: ${_voc_id}): real, resynthesis (${_t2m}), TTS (${_lm}), ${#rl_names[@]} RL variants"
+        log "Stage 11: synthesis of data/${dset} (${inference_nj} jobs; voices: ${_spk}; vocoder: ${voc_id}): real, resynthesis (${_t2m}), TTS (${_lm}), ${#rl_names[@]} RL variants"
         mkdir -p "${expdir}/real_${dset}"
         # Copied only when it changed: its mtime tells stage 12 whether the scores are stale.
         cmp -s "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp" || cp "data/${dset}/wav.scp" "${expdir}/real_${dset}/wav.scp"
@@ -427,34 +422,16 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         for _job in "${_jobs[@]}"; do
             IFS='|' read -r mode _dir _w _k <<< "${_job}"
             if [ "${mode}" = vocode ]; then  # the recordings through the mel analysis and the vocoder alone
-                _models=("${_t2m}"); _opts=()
+                _opts=()
             elif [ "${mode}" = resyn ]; then
-                _models=("${_t2m}"); _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
+                _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
             else  # the SFT LM's config with the SFT or an RL run's weights
-                _models=("${_t2m}" "${_w}"); _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}" --draw "${_k}")
+                _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}" --draw "${_k}")
             fi
-            # Inputs compared by content: local/data.sh rewrites data/ on every run (mtimes say nothing). A dir without
-            # a vocoder file predates the option: Griffin-Lim made it; one without synth_opts predates that record.
-            _sig="--mode ${mode} ${_opts[*]} --spk_embed ${_spk} --batch_size ${synth_batch_size} ${synth_args}"
-            if newer_than "${_dir}/wav.scp" "${_models[@]}" "${_voc_models[@]}" ${synth_config} \
-                && cmp -s "data/${dset}/text" "${_dir}/text" && cmp -s "data/${dset}/utt2spk" "${_dir}/utt2spk" \
-                && cmp -s "data/${dset}/wav.scp" "${_dir}/real_wav.scp" \
-                && [ "$(cat "${_dir}/vocoder" 2>/dev/null || echo griffin_lim)" = "${_voc_id}" ] \
-                && [ "$(cat "${_dir}/synth_opts" 2>/dev/null || echo "${_sig}")" = "${_sig}" ]; then
-                log "  ${_dir}/wav.scp: complete, skipping"
-                continue
-            fi
-            rm -rf "${_dir}"
             # shellcheck disable=SC2086  # synth_args is a list of options
-            ${decode_cmd} JOB=1:"${inference_nj}" "${_dir}/log/synth.JOB.log" \
-                ${python} -m audiorl.bin.tts_synth "${_synth_conf[@]}" --mode "${mode}" --t2m_exp "${t2m_exp}" "${_opts[@]}" \
-                    --data_dir "data/${dset}" --spk_embed "${_spk}" --out_dir "${_dir}/split/JOB" --split "JOB/${inference_nj}" \
-                    --batch_size "${synth_batch_size}" "${_voc_opts[@]}" ${synth_args}
-            ${python} -m audiorl.bin.tts_merge "${_dir}" --nj "${inference_nj}" --data_dir "data/${dset}"
-            cp "data/${dset}/text" "data/${dset}/utt2spk" "${_dir}/"   # what was synthesised
-            cp "data/${dset}/wav.scp" "${_dir}/real_wav.scp"
-            echo "${_voc_id}" > "${_dir}/vocoder"
-            echo "${_sig}" > "${_dir}/synth_opts"  # a rerun with other --synth_args / batch size / voices redoes it
+            synth_if_stale "${_dir}" "data/${dset}" "${inference_nj}" "${_t2m} ${_w} ${synth_config}" \
+                "${_synth_conf[@]}" --mode "${mode}" --t2m_exp "${t2m_exp}" "${_opts[@]}" --spk_embed "${_spk}" \
+                --batch_size "${synth_batch_size}" ${synth_args}
         done
     done
 fi
@@ -473,19 +450,7 @@ if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
                 _d=$(draw_dir "${_dir}" "${_k}")
                 [ -s "${_d}/wav.scp" ] || { echo "$0: stage 12: ${_d}/wav.scp missing; run stage 11" >&2; exit 1; }
                 log "Stage 12: scoring ${_label} of ${dset} (${_d}): judge ${_judge}, SIM/MCD/duration"
-                if newer_than "${_d}/judge/score_word/result.json" "${_d}/wav.scp" "${_judge}"; then
-                    log "  ${_d}/judge: up to date, skipping"
-                else
-                    ${python} -m audiorl.bin.tts_judge "${_judge_opts[@]}" --mode "${judge_mode}" --wavs "${_d}/wav.scp" \
-                        --ref "data/${dset}/text" --utt2spk "data/${dset}/utt2spk" --out_dir "${_d}/judge"
-                fi
-                if newer_than "${_d}/score_tts/tts_metrics.json" "${_d}/wav.scp"; then
-                    log "  ${_d}/score_tts: up to date, skipping"
-                else
-                    # shellcheck disable=SC2086  # score_tts_args is a list of options
-                    ${python} -m audiorl.bin.score_tts --synth "${_d}/wav.scp" --ref "data/${dset}" \
-                        --out "${_d}/score_tts" --no-mos ${score_tts_args}
-                fi
+                score_system "${_d}" "data/${dset}" "${_judge}" "${_judge_opts[@]}"
             done
             log "Stage 12: DNSMOS of ${_label} of ${dset} (${_dir}, ${mos_utts:-all} utts)"
             if newer_than "${_dir}/score_mos/tts_metrics.json" "${_dir}/wav.scp"; then
