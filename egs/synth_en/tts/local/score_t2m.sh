@@ -3,7 +3,8 @@
 # ground-truth tokens and TTS with the SFT LM (and any RL LM weights) through it, synthesised, judged and scored as
 # tts.sh stages 11-12 do (same synthesis config, voices, batch seeds: the LM's tokens of draw k are the recipe's
 # draw k, so each row differs from the recipe's only by token-to-mel), into <t2m_exp>/eval_<set>/, then a
-# tts_results table paired against the recipe's rows: <t2m_exp>/eval_<set>/RESULTS.md.
+# tts_results table paired against the recipe's rows: <t2m_exp>/eval_<set>/RESULTS.md. On a set stage 11 does not
+# synthesise (--test_set dev, where synthesis settings are chosen) the table has the candidate's rows alone.
 set -euo pipefail
 export LC_ALL=C
 
