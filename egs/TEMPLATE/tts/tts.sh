@@ -421,15 +421,16 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
         done
         for _job in "${_jobs[@]}"; do
             IFS='|' read -r mode _dir _w _k <<< "${_job}"
+            _files="${_t2m} ${synth_config} ${_spk}"  # what the waves depend on besides options and data (by mtime)
             if [ "${mode}" = vocode ]; then  # the recordings through the mel analysis and the vocoder alone
                 _opts=()
-            elif [ "${mode}" = resyn ]; then
-                _opts=(--tokens "${tokens_root}/${dset}/tokens.scp")
+            elif [ "${mode}" = resyn ]; then  # re-dumped tokens (stage 5) redo it
+                _opts=(--tokens "${tokens_root}/${dset}/tokens.scp"); _files+=" ${tokens_root}/${dset}/tokens.scp"
             else  # the SFT LM's config with the SFT or an RL run's weights
-                _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}" --draw "${_k}")
+                _opts=(--lm_exp "${lm_exp}" --lm_checkpoint "${_w}" --draw "${_k}"); _files+=" ${_w}"
             fi
             # shellcheck disable=SC2086  # synth_args is a list of options
-            synth_if_stale "${_dir}" "data/${dset}" "${inference_nj}" "${_t2m} ${_w} ${synth_config}" \
+            synth_if_stale "${_dir}" "data/${dset}" "${inference_nj}" "${_files}" \
                 "${_synth_conf[@]}" --mode "${mode}" --t2m_exp "${t2m_exp}" "${_opts[@]}" --spk_embed "${_spk}" \
                 --batch_size "${synth_batch_size}" ${synth_args}
         done

@@ -50,7 +50,7 @@ t2m_w=$(final_weights "${t2m}")
 [ -n "${t2m_w}" ] || { echo "$0: ${t2m} has no trained model" >&2; exit 1; }
 
 synth() {  # mode dir "<model files>" [tts_synth options]: a system dir with wav.scp, judge/ and score_tts/
-    local mode=$1 dir=$2 files="${t2m_w} $3 ${synth_config}"
+    local mode=$1 dir=$2 files="${t2m_w} $3 ${synth_config} ${spk_embed}"
     shift 3
     # shellcheck disable=SC2086  # synth_args is a list of options
     synth_if_stale "${dir}" "data/${test_set}" "${nj}" "${files}" --config "${synth_config}" --mode "${mode}" \
