@@ -3,6 +3,10 @@
 # recipe's only by what the caller changes. Sourced after common/stages.sh (uses log, newer_than, final_weights); the
 # functions read the caller's python and decode_cmd, and the comments name any other option they read.
 
+# draw_dir <system dir> <k>: where draw k of a sampled system lives: draw 1 is the system dir itself, draw k > 1 its
+# draw<k>/ (inside draw 1's dir, so redoing draw 1 redoes them all; audiorl.bin.tts_results reads the same layout).
+draw_dir() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1/draw$2"; fi; }
+
 # set_vocoder <griffin_lim|neural> <voc_exp>: sets voc_opts (audiorl.bin.tts_synth options), voc_models (the files a
 # synthesis depends on) and voc_id (kept in each system dir, so a rerun with another vocoder redoes it).
 set_vocoder() {

@@ -383,9 +383,6 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     done
 fi
 
-# Dir of draw k of a sampled system: draw 1 is the system dir itself (tts_results --draws reads the same layout).
-draw_dir() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1/draw$2"; fi; }
-
 # Synthesis system dirs of a test set, in RESULTS.md row order: label|dir (the RL variants last).
 systems_of() {
     echo "real|${expdir}/real_$1" "vocoded|${expdir}/vocoded_$1" "resynthesis|${t2m_exp}/resyn_$1" "TTS|${lm_exp}/synth_$1"

@@ -100,6 +100,8 @@ def test_redone_when_an_input_changes(env, change):
 
 
 def test_draws_inside_draw_one_are_redone_with_it(env):
+    sh(env, 'draw_dir sys 1 > d1; draw_dir sys 2 > d2')
+    assert [(env / f).read_text().strip() for f in ("d1", "d2")] == ["sys", "sys/draw2"]
     sh(env, SYNTH + "; " + SYNTH.replace("sys ", "sys/draw2 ", 1))
     (env / "model.pt").touch()
     sh(env, SYNTH)

@@ -75,8 +75,7 @@ for lm in ${lms}; do
     [ -n "${w}" ] || { echo "$0: --lms '${lm}': ${exp} has no model" >&2; exit 1; }
     base=${exp}/synth_${test_set}   # the recipe's synthesis of this LM (tts.sh stage 11), the paired baseline
     for k in $(seq 1 "${draws}"); do
-        d=${out}/${name}; [ "${k}" -gt 1 ] && d=${d}/draw${k}
-        synth tts "${d}" "${w}" --lm_exp "${lm_exp}" --lm_checkpoint "${w}" --draw "${k}"
+        synth tts "$(draw_dir "${out}/${name}" "${k}")" "${w}" --lm_exp "${lm_exp}" --lm_checkpoint "${w}" --draw "${k}"
     done
     scored "${base}" && rows+=(--system "${test_set}: ${name}|SFT|${base}")
     rows+=(--system "${test_set}: ${name}|${name} + ${t2m##*/}|${out}/${name}")
