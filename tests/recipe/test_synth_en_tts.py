@@ -131,6 +131,9 @@ def test_tts_recipe(smoke_recipe):
     res = (ev / "RESULTS.md").read_text()
     assert "|recipe token-to-mel|" in res and "|sft + token2mel_train_token2mel_smoke|" in res, res
     assert f"|{len(test_utts)} x 2|" in res
+    # DNSMOS on draw 1 of each system, as stage 12 does (tts_results reads it from score_mos/)
+    assert (ev / "resyn/score_mos/tts_metrics.json").is_file() and (ev / "sft/score_mos/tts_metrics.json").is_file()
+    assert not (ev / "sft/draw2/score_mos").exists()
     for mine, recipe in ((ev / "resyn", systems["resynthesis"]), (ev / "sft/draw2", systems["TTS"] / "draw2")):
         assert (json.loads((mine / "judge/score_word/result.json").read_text())["totals"]
                 == json.loads((recipe / "judge/score_word/result.json").read_text())["totals"]), mine

@@ -73,3 +73,17 @@ score_system() {
             --no-mos ${score_tts_args}
     fi
 }
+
+# score_mos <dir> <data_dir> <n_utts>: DNSMOS (OVRL, SIG, BAK, P808) of <dir>'s waves on the first <n_utts>
+# utterances (0 = all; ~0.7 s each on one core) into <dir>/score_mos, skipped when newer than <dir>/wav.scp. Draw 1
+# only: tts_results reports a sampled system's DNSMOS from it.
+score_mos() {
+    local dir=$1 data=$2 n=$3 opts=()
+    if newer_than "${dir}/score_mos/tts_metrics.json" "${dir}/wav.scp"; then
+        log "  ${dir}/score_mos: up to date, skipping"
+        return 0
+    fi
+    [ "${n}" -gt 0 ] && opts=(--max-utts "${n}")
+    ${python} -m audiorl.bin.score_tts --synth "${dir}/wav.scp" --ref "${data}" --out "${dir}/score_mos" \
+        --no-sim --no-mcd "${opts[@]}"
+}

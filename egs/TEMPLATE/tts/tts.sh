@@ -451,14 +451,7 @@ if [ "${stage}" -le 12 ] && [ "${stop_stage}" -ge 12 ]; then
                 score_system "${_d}" "data/${dset}" "${_judge}" "${_judge_opts[@]}"
             done
             log "Stage 12: DNSMOS of ${_label} of ${dset} (${_dir}, ${mos_utts:-all} utts)"
-            if newer_than "${_dir}/score_mos/tts_metrics.json" "${_dir}/wav.scp"; then
-                log "  ${_dir}/score_mos: up to date, skipping"
-            else
-                _mos_opts=()
-                [ "${mos_utts}" -gt 0 ] && _mos_opts=(--max-utts "${mos_utts}")
-                ${python} -m audiorl.bin.score_tts --synth "${_dir}/wav.scp" --ref "data/${dset}" \
-                    --out "${_dir}/score_mos" --no-sim --no-mcd "${_mos_opts[@]}"
-            fi
+            score_mos "${_dir}" "data/${dset}" "${mos_utts}"
         done
     done
 fi

@@ -124,3 +124,15 @@ def test_unknown_vocoder_and_missing_waves_fail(env):
     r = subprocess.run(["bash", "-c", f"python=true; . {STAGES}; . {LIB}; score_system nowhere data/test m"],
                        cwd=env, capture_output=True, text=True)
     assert r.returncode == 1 and "nowhere/wav.scp missing" in r.stderr
+
+
+def test_score_mos_runs_once_on_n_utts(env):
+    sh(env, SYNTH)
+    assert sh(env, "score_mos sys data/test 200") == ["audiorl.bin.score_tts"]
+    line = (env / "calls.log").read_text()
+    assert "--out sys/score_mos" in line and "--no-sim --no-mcd --max-utts 200" in line, line
+    assert (env / "sys/score_mos/tts_metrics.json").is_file()
+    assert sh(env, "score_mos sys data/test 200") == []  # up to date
+    os.utime(env / "sys/wav.scp", (time.time() + 5, time.time() + 5))  # new waves: rescored, here on every utterance
+    assert sh(env, "score_mos sys data/test 0") == ["audiorl.bin.score_tts"]
+    assert "--max-utts" not in (env / "calls.log").read_text()

@@ -16,6 +16,7 @@ nj=2                    # synthesis jobs
 batch_size=16           # utterances per synthesis batch: must equal tts.sh --synth_batch_size (each batch has its seed)
 judge_mode=llm          # as tts.sh --judge_mode
 score_tts_args=         # as tts.sh --score_tts_args
+mos_utts=200            # as tts.sh --mos_utts: DNSMOS on the first N utterances of each system's draw 1; 0 = all
 vocoder=griffin_lim     # as tts.sh --vocoder (griffin_lim or neural)
 voc_exp=exp/vocoder_train_vocoder  # the neural vocoder's experiment (with --vocoder neural)
 synth_config=conf/synth.yaml
@@ -56,6 +57,7 @@ synth() {  # mode dir "<model files>" [tts_synth options]: a system dir with wav
     synth_if_stale "${dir}" "data/${test_set}" "${nj}" "${files}" --config "${synth_config}" --mode "${mode}" \
         --t2m_exp "${t2m}" "$@" --spk_embed "${spk_embed}" --batch_size "${batch_size}" ${synth_args}
     score_system "${dir}" "data/${test_set}" "${judge}" --asr_exp "${asr_exp}"
+    case "${dir}" in */draw[0-9]*) ;; *) score_mos "${dir}" "data/${test_set}" "${mos_utts}";; esac
     echo "${dir}: $(grep -o '"wer": [0-9.]*' "${dir}/judge/score_word/result.json" | head -1)"
 }
 
