@@ -50,18 +50,18 @@ judge=$(final_weights "${asr_exp}")
 t2m_w=$(final_weights "${t2m}")
 [ -n "${t2m_w}" ] || { echo "$0: ${t2m} has no trained model" >&2; exit 1; }
 
-synth() {  # mode dir "<model files>" [tts_synth options]: a system dir with wav.scp, judge/ and score_tts/
+synth() {  # mode dir "<model files>" [tts_synth options]: a system dir with wav.scp, judge/, score_tts/ (not DNSMOS)
     local mode=$1 dir=$2 files="${t2m_w} $3 ${synth_config} ${spk_embed}"
     shift 3
     # shellcheck disable=SC2086  # synth_args is a list of options
     synth_if_stale "${dir}" "data/${test_set}" "${nj}" "${files}" --config "${synth_config}" --mode "${mode}" \
         --t2m_exp "${t2m}" "$@" --spk_embed "${spk_embed}" --batch_size "${batch_size}" ${synth_args}
     score_system "${dir}" "data/${test_set}" "${judge}" --asr_exp "${asr_exp}"
-    case "${dir}" in */draw[0-9]*) ;; *) score_mos "${dir}" "data/${test_set}" "${mos_utts}";; esac
     echo "${dir}: $(grep -o '"wer": [0-9.]*' "${dir}/judge/score_word/result.json" | head -1)"
 }
 
 synth resyn "${out}/resyn" "${tokens}" --tokens "${tokens}"
+score_mos "${out}/resyn" "data/${test_set}" "${mos_utts}"   # DNSMOS: draw 1 of each system, as tts.sh stage 12
 # tts_results: the resynthesis rows, then one table per LM whose first row is the recipe's synthesis of that LM. It is
 # labelled SFT because tts_results pools draws (and pairs them) only in tables that start with SFT: there 'SFT' means
 # 'through the recipe's token-to-mel', also for an RL LM.
@@ -79,6 +79,7 @@ for lm in ${lms}; do
     for k in $(seq 1 "${draws}"); do
         synth tts "$(draw_dir "${out}/${name}" "${k}")" "${w}" --lm_exp "${lm_exp}" --lm_checkpoint "${w}" --draw "${k}"
     done
+    score_mos "${out}/${name}" "data/${test_set}" "${mos_utts}"
     scored "${base}" && rows+=(--system "${test_set}: ${name}|SFT|${base}")
     rows+=(--system "${test_set}: ${name}|${name} + ${t2m##*/}|${out}/${name}")
 done
