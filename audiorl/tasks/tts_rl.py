@@ -101,8 +101,10 @@ class TTSRLModelsConfig:
     t2m_sampling: Token2MelSamplingConfig = option(default_factory=Token2MelSamplingConfig,
                                                    help="Token-to-mel sampling of rollouts and validation.")
     synth_config: str = option("", "Synthesis YAML of audiorl.bin.tts_synth (tts.sh passes its --synth_config): its "
-                                   "token2mel section replaces t2m_sampling, so rewards and validation hear the "
-                                   "token-to-mel that the synthesis stage uses. '' = t2m_sampling as given.")
+                                   "token2mel section replaces t2m_sampling (rewards and validation hear the "
+                                   "token-to-mel the synthesis stage uses) and its sampling section replaces "
+                                   "valid_sampling (validation samples the LM as the synthesis stage does; rollouts "
+                                   "keep grpo.*). '' = both as given.")
     vocoder: GriffinLimConfig = option(default_factory=lambda: GriffinLimConfig(n_iter=16),
                                        help="Griffin-Lim of rollouts and validation (16 iterations: the judge does "
                                             "not need the phase of a 32-iteration synthesis).")
@@ -146,7 +148,8 @@ class TTSRLConfig:
                                             help="Rollout / DiffRO-sample length bounds and loop guard (temperature, "
                                                  "top_k, top_p of GRPO rollouts: grpo.*).")
     valid_sampling: SpeechSamplingConfig = option(default_factory=_valid_sampling,
-                                                  help="Synthesis settings of validation (as tts.sh stage 11's).")
+                                                  help="LM sampling of validation; models.synth_config's sampling "
+                                                       "section replaces it (as tts.sh stage 11 samples).")
     train: TrainConfig = option(default_factory=_rl_train, help="The training loop; batch_size = texts per step.")
     model: TTSLMConfig = option(default_factory=TTSLMConfig, help="Filled from <data.sft_exp>/config.yaml.")
 
@@ -293,10 +296,12 @@ class _TTSRLBase:
         if not init:
             raise FileNotFoundError(f"{d.sft_exp}: no averaged model and no checkpoint to start RL from")
         cfg = replace(cfg, model=sft.model, train=replace(cfg.train, init_from=init))
-        if cfg.models.synth_config:  # one source of the token-to-mel settings: the synthesis config
-            from audiorl.tasks.tts_synth import t2m_sampling_of
+        if cfg.models.synth_config:  # one source of the synthesis settings: the synthesis stage's config
+            from audiorl.tasks.tts_synth import synth_section_of, t2m_sampling_of
 
-            cfg = replace(cfg, models=replace(cfg.models, t2m_sampling=t2m_sampling_of(cfg.models.synth_config)))
+            sc = cfg.models.synth_config
+            cfg = replace(cfg, models=replace(cfg.models, t2m_sampling=t2m_sampling_of(sc)),
+                          valid_sampling=synth_section_of(sc, "sampling", SpeechSamplingConfig))
         self.models = TTSRLModels(cfg.models, cfg.model)
         need_rm = cfg.method != "grpo"
         if need_rm and self.models.rm is None:

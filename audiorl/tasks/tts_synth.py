@@ -47,17 +47,23 @@ class Token2MelSamplingConfig:
                                  "prior mel itself, no ODE.")
 
 
-def t2m_sampling_of(synth_yaml: str) -> Token2MelSamplingConfig:
-    """The ``token2mel:`` section of a synthesis YAML (audiorl.bin.tts_synth's config; absent = the defaults): how
-    the RL stage's rewards should run token-to-mel so they hear what the synthesis stage will produce."""
+def synth_section_of(synth_yaml: str, key: str, cls):
+    """Section ``key`` of a synthesis YAML (audiorl.bin.tts_synth's config) as ``cls``; absent = ``cls()``, the
+    synthesis tool's own defaults. The RL stage reads its rewards' and validation's settings from here, so they hear
+    what the synthesis stage will produce."""
     from audiorl.config import from_dict, read_config_yaml
 
     if not os.path.isfile(synth_yaml):
         raise FileNotFoundError(f"{synth_yaml}: no such synthesis config (tts.sh --synth_config)")
     data = read_config_yaml(synth_yaml)
-    if not isinstance(data, dict) or not isinstance(data.get("token2mel", {}), dict):
-        raise ValueError(f"{synth_yaml}: expected a mapping with an optional 'token2mel:' mapping")
-    return from_dict(Token2MelSamplingConfig, data.get("token2mel") or {}, source=f"{synth_yaml} (token2mel)")
+    if not isinstance(data, dict) or not isinstance(data.get(key, {}), dict):
+        raise ValueError(f"{synth_yaml}: expected a mapping with an optional '{key}:' mapping")
+    return from_dict(cls, data.get(key) or {}, source=f"{synth_yaml} ({key})")
+
+
+def t2m_sampling_of(synth_yaml: str) -> Token2MelSamplingConfig:
+    """The ``token2mel:`` section of a synthesis YAML."""
+    return synth_section_of(synth_yaml, "token2mel", Token2MelSamplingConfig)
 
 
 @dataclass

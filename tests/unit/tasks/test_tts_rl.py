@@ -13,6 +13,7 @@ import torch
 from audiorl.config import load_config
 from audiorl.data.kaldi import write_table
 from audiorl.data.tokenizer import train_tokenizer
+from audiorl.models.tts_lm import SpeechSamplingConfig
 from audiorl.rl.rewards import unbind_reward
 from audiorl.tasks import tts as T
 from audiorl.tasks.token2text import Token2TextTask, Token2TextTrainConfig
@@ -198,11 +199,18 @@ def test_token2mel_settings_come_from_the_synthesis_config(corpus, tmp_path):
     """models.synth_config: the rewards run token-to-mel as the synthesis stage does (its token2mel section), and the
     resolved settings land in the exp's config.yaml; a bad file names itself."""
     synth = tmp_path / "synth.yaml"
-    synth.write_text("sampling: {temperature: 1.0}\ntoken2mel: {t_start: 0.8, n_steps: 4, cfg_strength: 0.0}\n")
+    synth.write_text("sampling: {temperature: 0.4, max_new_tokens: 90}\n"
+                     "token2mel: {t_start: 0.8, n_steps: 4, cfg_strength: 0.0}\n")
     task = make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(synth)))
     s = task.cfg.models.t2m_sampling
     assert (s.t_start, s.n_steps, s.cfg_strength) == (0.8, 4, 0.0)
-    assert make_tts_rl_task(_cfg(corpus, "grpo")).cfg.models.t2m_sampling.t_start == 0.0  # not given: as configured
+    # validation samples the LM as the synthesis stage does: the file's keys, the synthesis tool's defaults elsewhere
+    v = task.cfg.valid_sampling
+    default = SpeechSamplingConfig()
+    assert (v.temperature, v.max_new_tokens, v.min_tokens_per_text) == (0.4, 90, default.min_tokens_per_text)
+    assert task.cfg.grpo.temperature == TTSRLConfig().grpo.temperature  # rollouts keep their own sampler
+    plain = make_tts_rl_task(_cfg(corpus, "grpo")).cfg  # not given: as configured
+    assert plain.models.t2m_sampling.t_start == 0.0 and plain.valid_sampling == _cfg(corpus).valid_sampling
     synth.write_text("token2mel: {t_begin: 0.8}\n")
     with pytest.raises(Exception, match="t_begin"):
         make_tts_rl_task(_cfg(corpus, "grpo", "--models.synth_config", str(synth)))
