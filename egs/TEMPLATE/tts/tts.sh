@@ -359,7 +359,7 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     [ -n "${asr_dir}" ] && _model_opts+=(--models.asr_dir "${asr_dir}")
     # the rewards run token-to-mel as stage 11 will (one place for those settings: the synthesis config)
     [ -n "${synth_config}" ] && _model_opts+=(--models.synth_config "${synth_config}")
-    _pids=()
+    _running=0; _failed=0
     for i in "${!rl_names[@]}"; do
         _exp=${expdir}/tts_rl_${rl_names[i]}
         log "Stage 10: RL ${rl_names[i]}: ${rl_confs[i]} on data/${rl_set} from ${lm_exp} -> ${_exp} (log: ${_exp}/train.log)"
@@ -371,13 +371,18 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
                 --data.valid_dir "data/${valid_set}" --data.valid_tokens "${tokens_root}/${valid_set}/tokens.scp" \
                 --data.valid_spk_embed "${spk_dir}/${valid_set}/spk_embed.scp" --models.reward_model_exp "${rm_exp}" \
                 --models.t2m_exp "${t2m_exp}" "${_model_opts[@]}" --models.judge_mode "${judge_mode}" ${rl_args} &
-        _pids+=($!)
-        if [ ${#_pids[@]} -ge "${rl_parallel}" ]; then
-            for _p in "${_pids[@]}"; do wait "${_p}"; done
-            _pids=()
+        _running=$((_running + 1))
+        # a slot frees as soon as any run ends (GRPO / combined runs take ~3x a DiffRO run)
+        if [ "${_running}" -ge "${rl_parallel}" ]; then
+            wait -n || _failed=$((_failed + 1))
+            _running=$((_running - 1))
         fi
     done
-    for _p in "${_pids[@]}"; do wait "${_p}"; done
+    while [ "${_running}" -gt 0 ]; do
+        wait -n || _failed=$((_failed + 1))
+        _running=$((_running - 1))
+    done
+    [ "${_failed}" -eq 0 ] || { echo "$0: stage 10: ${_failed} RL run(s) failed; see ${expdir}/tts_rl_*/log/tts_rl_train.log" >&2; exit 1; }
     for _n in "${rl_names[@]}"; do
         [ -n "$(final_weights "${expdir}/tts_rl_${_n}")" ] || { echo "$0: stage 10: ${expdir}/tts_rl_${_n} has no model; see its train.log" >&2; exit 1; }
     done
