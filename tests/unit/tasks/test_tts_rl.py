@@ -196,8 +196,8 @@ def test_recipe_rl_configs_load(conf):
 
 
 def test_token2mel_settings_come_from_the_synthesis_config(corpus, tmp_path):
-    """models.synth_config: the rewards run token-to-mel as the synthesis stage does (its token2mel section), and the
-    resolved settings land in the exp's config.yaml; a bad file names itself."""
+    """models.synth_config: the rewards run token-to-mel as the synthesis stage does (its token2mel section),
+    validation samples the LM as it does (its sampling section); a bad file names itself."""
     synth = tmp_path / "synth.yaml"
     synth.write_text("sampling: {temperature: 0.4, max_new_tokens: 90}\n"
                      "token2mel: {t_start: 0.8, n_steps: 4, cfg_strength: 0.0}\n")
