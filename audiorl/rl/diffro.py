@@ -5,7 +5,8 @@ No sampling loop and no policy gradient: the reward is a differentiable function
 
     speech (N, L) local ids, teacher-forced (reference tokens or the policy's samples: DiffROConfig.sequences)
     z = policy logits (N, L + 1, Vs + 1)        position t < L_i predicts speech token t, position L_i the eos
-    y_t = softmax((z_t[:Vs] + g_t) / tau)       g ~ Gumbel(0, 1), (N, L, Vs): a relaxed sample of token t
+    y_t = softmax((z_t[:Vs] / T + g_t) / tau)   g ~ Gumbel(0, 1), (N, L, Vs): a relaxed sample of token t from the
+                                                policy at sampling temperature T (policy_temperature; 1 = its own)
           hard: onehot(argmax y_t) + y_t - sg(y_t)      forward one-hot, backward through the soft y_t
     R_i = log P(text_i | y_i) [/ |text_i|] + sum_k w_k log P(attr_k,i | y_i)      the frozen reward model
     KL_t = sum_k p_t(k) (log p_t(k) - log q_t(k))      p = softmax(z_t), q = the frozen reference's, over Vs + 1
@@ -66,6 +67,12 @@ class DiffROConfig:
     hard: bool = option(False, (
         "Straight-through Gumbel: the reward model sees one-hot tokens (exactly its training "
         "input) and the gradient is that of the soft sample. false = it sees the soft samples."))
+    policy_temperature: float = option(1.0, (
+        "T: relax samples of softmax(logits / T), the policy at sampling temperature T, not of the LM's own "
+        "distribution (> 0; the KL term always uses the untempered logits). 1.0 = the paper's. Set it to the "
+        "temperature synthesis samples at (conf/synth.yaml sampling.temperature) so that DiffRO raises the "
+        "reward of the tokens synthesis will actually draw: at T < 1 the relaxed samples sit near the modes, "
+        "where the sampler's errors are, and the reward model sees inputs closer to its one-hot training input."))
     # ---------------------------------------------------------------- what is teacher-forced
     sequences: Literal["reference", "sample"] = option("reference", (
         "Token sequences the policy is teacher-forced on: 'reference' = the data's ground-truth "
@@ -103,6 +110,9 @@ class DiffROConfig:
     def __post_init__(self) -> None:
         if not self.tau > 0:
             raise ValueError(f"tau={self.tau} must be > 0 (Gumbel-Softmax temperature; try 1.0 or 0.5)")
+        if not self.policy_temperature > 0:
+            raise ValueError(f"policy_temperature={self.policy_temperature} must be > 0 (1.0 = the LM's own "
+                             "distribution; e.g. the synthesis sampling temperature)")
         if self.sequences not in _SEQUENCES:
             raise ValueError(f"sequences={self.sequences!r}: choose one of {_SEQUENCES}")
         if self.reward_norm not in _NORMS:
@@ -208,7 +218,7 @@ def diffro_objective(logits: torch.Tensor, ref_logits: torch.Tensor | None, spee
 
     # relaxed samples of the speech tokens, zero past each row's length (the reward model masks them anyway)
     j = torch.arange(L, device=dev)[None]
-    y = gumbel_softmax(logits[:, :L, :Vs], cfg.tau, cfg.hard, generator)  # (N, L, Vs)
+    y = gumbel_softmax(logits[:, :L, :Vs] / cfg.policy_temperature, cfg.tau, cfg.hard, generator)  # (N, L, Vs)
     y = y * (j < speech_lens[:, None])[..., None]
     ll = reward_model.log_likelihoods(y, speech_lens, target_ids, target_lens, attrs or None)
     text_ll = ll["text"]  # (N,), -inf where CTC cannot align

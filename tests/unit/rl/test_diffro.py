@@ -126,6 +126,27 @@ def test_objective_matches_hand_math():
     assert z.grad[0, 2].abs().sum() > 0  # the eos position gets the KL gradient only
 
 
+def test_policy_temperature_relaxes_the_tempered_policy_and_keeps_the_kl_untempered():
+    """policy_temperature T: the reward sees Gumbel-Softmax samples of logits / T (the same noise gives the same
+    reward as T = 1 on logits / T), the KL stays that of the untempered logits, and a cool T sharpens the samples."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 8, 6, generator=g)  # (N, L + 1, Vs + 1)
+    zr = torch.randn(3, 8, 6, generator=g)
+    lens, tgt, tgt_lens = torch.tensor([7, 5, 6]), torch.tensor([[1, 2], [3, 4], [5, 6]]), torch.tensor([2, 2, 2])
+
+    def run(logits, T):
+        return diffro_objective(logits, zr, lens, RecordingRM(), tgt, tgt_lens, cfg=DiffROConfig(
+            beta=0.1, policy_temperature=T), generator=torch.Generator().manual_seed(5))[1]
+
+    cool, plain, scaled = run(z, 0.4), run(z, 1.0), run(z / 0.4, 1.0)
+    assert abs(float(cool["reward"]) - float(scaled["reward"])) < 1e-6
+    assert abs(float(cool["kl"]) - float(plain["kl"])) < 1e-6
+    assert abs(float(cool["kl"]) - float(scaled["kl"])) > 1e-4  # the scaled logits are another policy
+    assert float(cool["sample_max_prob"]) > float(plain["sample_max_prob"])
+    with pytest.raises(ValueError, match="policy_temperature"):
+        DiffROConfig(policy_temperature=0.0)
+
+
 def test_reward_gradient_reaches_the_tts_llm():
     pol = tiny_policy()
     rm = tiny_rm(attribute_classes={"rate": 3})
