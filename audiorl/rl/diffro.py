@@ -69,10 +69,10 @@ class DiffROConfig:
         "input) and the gradient is that of the soft sample. false = it sees the soft samples."))
     policy_temperature: float = option(1.0, (
         "T: relax samples of softmax(logits / T), the policy at sampling temperature T, not of the LM's own "
-        "distribution (> 0; the KL term always uses the untempered logits). 1.0 = the paper's. Set it to the "
-        "temperature synthesis samples at (conf/synth.yaml sampling.temperature) so that DiffRO raises the "
-        "reward of the tokens synthesis will actually draw: at T < 1 the relaxed samples sit near the modes, "
-        "where the sampler's errors are, and the reward model sees inputs closer to its one-hot training input."))
+        "distribution (> 0; the KL term always uses the untempered logits). 1.0 = the paper's. Setting it to "
+        "the synthesis temperature (conf/synth.yaml sampling.temperature) aims DiffRO at the tokens synthesis "
+        "draws and sharpens the relaxed samples toward the reward model's one-hot training input; on synth_en "
+        "at T 0.4 it did not lower the judge WER (README, 'What moves DiffRO at T 0.4')."))
     # ---------------------------------------------------------------- what is teacher-forced
     sequences: Literal["reference", "sample"] = option("reference", (
         "Token sequences the policy is teacher-forced on: 'reference' = the data's ground-truth "
