@@ -20,6 +20,10 @@ rebuild with the same config only checks files, and a different config never reu
 Sets: train, rl_pool, dev and test use the seen speakers; test_unseen_spk uses only held-out
 voices (``voices.UNSEEN_VOICES``). Sentences never repeat across sets (``text.generate_sets``).
 Each set's speakers take turns over its utterances (balanced), in a seeded order.
+
+``rl_pool_extra`` (``rl_pool_extra_utts``, default 0 = not built) is a larger RL prompt pool on demand: its
+sentences are drawn after every other set's, so asking for it leaves train, rl_pool, dev and the test sets
+exactly as they were (same sentences, voices and audio) and an SFT model trained before stays valid.
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ logger = get_logger(__name__)
 
 # Bump when the synthesis pipeline changes in a way that changes audio: invalidates old wavs.
 SYNTH_VERSION = 1
-SETS = ("train", "rl_pool", "dev", "test", "test_unseen_spk")
+SETS = ("train", "rl_pool", "dev", "test", "test_unseen_spk", "rl_pool_extra")
+# Sets that are built only when asked for (size > 0); the others always exist, even if empty.
+OPTIONAL_SETS = ("rl_pool_extra",)
 
 
 @dataclass
@@ -71,6 +77,9 @@ class CorpusConfig:
     dev_utts: int = field(default=500, metadata={"help": "utterances in dev (seen speakers)"})
     test_utts: int = field(default=800, metadata={"help": "utterances in test (seen speakers, unseen sentences)"})
     test_unseen_spk_utts: int = field(default=800, metadata={"help": "utterances in test_unseen_spk (held-out voices)"})
+    rl_pool_extra_utts: int = field(default=0, metadata={
+        "help": "utterances in rl_pool_extra, a larger RL prompt pool (seen speakers, fresh sentences) whose sentences "
+                "come after every other set's, so the other sets do not change; 0 = not built"})
     keyword_prob: float = field(default=0.25, metadata={
         "help": "chance that a keyword-capable slot takes a keyword (0.25: about a quarter of the sentences have one)"})
     noise_frac: float = field(default=0.1, metadata={
@@ -91,7 +100,8 @@ class CorpusConfig:
             raise ValueError(f"snr_min_db ({self.snr_min_db}) must be <= snr_max_db ({self.snr_max_db})")
 
     def sizes(self) -> dict[str, int]:
-        return {s: getattr(self, f"{s}_utts") for s in SETS}
+        """Utterances per built set (optional sets only when asked for)."""
+        return {s: n for s in SETS if (n := getattr(self, f"{s}_utts")) > 0 or s not in OPTIONAL_SETS}
 
 
 # A few dozen utterances per set: for tests and quick checks of a recipe.
@@ -126,7 +136,7 @@ def plan_corpus(cfg: CorpusConfig) -> dict[str, list[UttPlan]]:
     """The utterances of every set, in utterance-id order; a pure function of ``cfg``."""
     sentences = textgen.generate_sets(cfg.sizes(), cfg.seed, keyword_prob=cfg.keyword_prob)
     plans: dict[str, list[UttPlan]] = {}
-    for set_name in SETS:
+    for set_name in sentences:
         pool = UNSEEN_VOICES if set_name == "test_unseen_spk" else SEEN_VOICES
         rng = np.random.default_rng(_seed_int(cfg.seed, "voices", set_name))
         order = [pool[i] for i in rng.permutation(len(pool))]
@@ -241,7 +251,7 @@ def build_corpus(db: str, cfg: CorpusConfig, nj: int = 2, progress: bool = True)
     for tmp in glob.glob(os.path.join(db, "wav", "*", "*", ".tmp.*")):  # left by a killed build
         os.unlink(tmp)
 
-    todo = [(p, db) for set_name in SETS for p in plans[set_name]]
+    todo = [(p, db) for ps in plans.values() for p in ps]
     t0 = time.time()
     num_samples: dict[str, int] = {}
     made = 0
@@ -275,8 +285,7 @@ def build_corpus(db: str, cfg: CorpusConfig, nj: int = 2, progress: bool = True)
                     os.path.join(db, "wav"))
 
     summary: dict[str, dict[str, float]] = {}
-    for set_name in SETS:
-        ps = plans[set_name]
+    for set_name, ps in plans.items():
         _write_data_dir(os.path.join(db, "data", set_name), ps, num_samples)
         secs = sum(num_samples[p.utt] for p in ps) / SAMPLE_RATE
         summary[set_name] = {

@@ -52,6 +52,24 @@ def test_plan_is_deterministic_and_kaldi_sorted():
     assert len(set(all_utts)) == len(all_utts)
 
 
+def test_rl_pool_extra_leaves_every_other_set_unchanged():
+    base = C.plan_corpus(C.CorpusConfig(seed=1, **TINY))
+    assert "rl_pool_extra" not in base  # not built unless asked for
+    plans = C.plan_corpus(C.CorpusConfig(seed=1, rl_pool_extra_utts=7, **TINY))
+    assert set(plans) == set(base) | {"rl_pool_extra"}
+    for name, ps in base.items():
+        assert plans[name] == ps, name  # same sentences, voices, perturbations, wav names
+    extra = plans["rl_pool_extra"]
+    assert len(extra) == 7
+    others = {p.words for ps in base.values() for p in ps}
+    assert not others & {p.words for p in extra}  # fresh sentences
+    unseen = {v.spk for v in V.UNSEEN_VOICES}
+    assert not unseen & {p.voice.spk for p in extra}  # seen speakers, like rl_pool
+    assert all("-rl_pool_extra-" in p.utt and p.wav.startswith("wav/rl_pool_extra/") for p in extra)
+    with pytest.raises(ValueError, match="rl_pool_extra_utts"):
+        C.CorpusConfig(rl_pool_extra_utts=-1)
+
+
 def test_noise_snr():
     x = np.sin(np.arange(16000) / 10.0).astype(np.float32) * 0.3
     for kind in ("white", "pink"):
