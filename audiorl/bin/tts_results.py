@@ -9,9 +9,10 @@ tts_metrics.json`` (SIM, MCD, duration ratio[, DNSMOS]), optionally ``score_mos/
 subset) and ``rtf.json`` (synthesis speed). The first system of a set is the baseline of the paired WER test
 (Wilcoxon signed-rank on per-utterance errors, audiorl.eval.stats.compare). Missing files leave '-' cells.
 A set whose first row is labelled SFT is an RL table (the paper's Table 2): each row is compared with SFT and checked
-against issue 6's targets (rl_targets). With ``--draws K`` its rows pool K synthesis draws each (draw k of a
-system dir in ``<dir>/draw<k>/``, draw 1 the dir itself): one draw of a sampled TTS system moves the judge WER by
-up to ~2 points here, as much as the differences between RL rows.
+against issue 6's targets (rl_targets). With ``--draws K`` the rows of a table pool K synthesis draws each (draw k of
+a system dir in ``<dir>/draw<k>/``, draw 1 the dir itself) wherever every row of it has them, e.g. an RL table or a
+table of RL variants against each other; a table with a deterministic row (real, resynthesis) stays on draw 1. One
+draw of a sampled TTS system moves the judge WER by up to ~2 points here, as much as the differences between RL rows.
 """
 
 from __future__ import annotations
@@ -127,11 +128,12 @@ HEAD = ["system", "dir", "Snt", "judge WER %", "95% CI", "vs first row (paired)"
 
 
 def set_table(dset: str, systems: list[tuple[str, str]], n_boot: int, draws: int = 1) -> str:
-    """One set's table. ``draws`` > 1 applies to an RL table (first row SFT): every row pools the same number of
-    synthesis draws, the most that all rows have scored (at most ``draws``), so that the rows stay paired."""
+    """One set's table. With ``draws`` > 1 every row pools the same number of synthesis draws, the most that all rows
+    have scored (at most ``draws``), so that the rows stay paired; a row with draw 1 only (a deterministic system such
+    as real or resynthesis, or a sampled one not yet redrawn) keeps the whole table on draw 1."""
     rl = systems[0][0] == "SFT"
-    k = min(scored_draws(d, draws) for _, d in systems) if rl and draws > 1 else 1
-    if rl and k < draws:
+    k = min(scored_draws(d, draws) for _, d in systems) if draws > 1 else 1
+    if k < draws and (rl or k > 1):  # an RL table, or sampled rows some of which lack draws: say what is pooled
         logger.warning("%s: only %d of %d synthesis draws are scored in every row; pooling %d (run tts.sh stages "
                        "11-12 with --synth_draws %d)", dset, k, draws, max(k, 1), draws)
     k = max(k, 1)
@@ -275,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png_utts", type=int, default=3, help="utterances (rows) in the figure")
     p.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples of the WER intervals")
     p.add_argument("--draws", type=int, default=1,
-                   help="RL tables (first row SFT): pool the judge WER over synthesis draws 1..K of every row (draw k "
-                        "of DIR in DIR/draw<k>; tts.sh --synth_draws)")
+                   help="pool the judge WER over synthesis draws 1..K of every row (draw k of DIR in DIR/draw<k>; "
+                        "tts.sh --synth_draws) in each table whose rows all have them (a table with real or resynthesis "
+                        "stays on draw 1)")
     p.add_argument("--reward_model", action="append", default=[], metavar="SET|DIR",
                    help="a token-to-text decode dir (result.json) of SET's ground-truth tokens: its WER is reported")
     a = p.parse_args(argv)

@@ -83,3 +83,25 @@ def test_tts_results_pools_draws_in_the_rl_table(tmp_path, capfd):
     text = open(out).read()
     assert f"|diffro|`{rl}`|120|4.2|" in text and f"|SFT|`{sft}`|120|8.3|" in text
     assert "only 1 of 3 synthesis draws" in capfd.readouterr().err
+
+
+def test_tts_results_pools_draws_in_any_table_of_sampled_rows(tmp_path, capfd):
+    """Two RL variants against each other (no SFT row): both have 2 draws, so both are pooled and paired; a table with
+    a deterministic row (one draw only) stays on draw 1 without a warning."""
+    a, b, real = str(tmp_path / "diffro"), str(tmp_path / "diffro_T04"), str(tmp_path / "real")
+    write(a, score(REFS, hyps(2)))
+    write(os.path.join(a, "draw2"), score(REFS, hyps(3)))
+    write(b, score(REFS, hyps(4)))
+    write(os.path.join(b, "draw2"), score(REFS, hyps(6)))
+    write(real, score(REFS, hyps(5)))
+    out = str(tmp_path / "RESULTS.md")
+    args = ["--out", out, "--n_boot", "50", "--draws", "2"]
+    assert tts_results.main(args + ["--system", f"dev|diffro|{a}", "--system", f"dev|diffro_T04|{b}"]) == 0
+    text = open(out).read()
+    assert "pooled over 2 synthesis draws" in text
+    assert f"|diffro|`{a}`|120 x 2|6.9|" in text and f"|diffro_T04|`{b}`|120 x 2|3.5|" in text
+    capfd.readouterr()
+    assert tts_results.main(args + ["--system", f"dev|real|{real}", "--system", f"dev|diffro|{a}"]) == 0
+    text = open(out).read()
+    assert "pooled" not in text and f"|diffro|`{a}`|120|8.3|" in text
+    assert "synthesis draws are scored" not in capfd.readouterr().err

@@ -63,8 +63,8 @@ synth() {  # mode dir "<model files>" [tts_synth options]: a system dir with wav
 synth resyn "${out}/resyn" "${tokens}" --tokens "${tokens}"
 score_mos "${out}/resyn" "data/${test_set}" "${mos_utts}"   # DNSMOS: draw 1 of each system, as tts.sh stage 12
 # tts_results: the resynthesis rows, then one table per LM whose first row is the recipe's synthesis of that LM. It is
-# labelled SFT because tts_results pools draws (and pairs them) only in tables that start with SFT: there 'SFT' means
-# 'through the recipe's token-to-mel', also for an RL LM.
+# labelled SFT so that the table is read as an RL table (each row against the first, with its targets): there 'SFT'
+# means 'through the recipe's token-to-mel', also for an RL LM.
 # A baseline the recipe has not scored (e.g. --test_set dev, which stage 11 does not synthesise) is left out: the
 # candidate's rows still get their intervals, only the paired comparison is missing.
 scored() { [ -s "$1/judge/score_word/result.json" ] || { echo "$0: no recipe rows in $1 (not scored by tts.sh stage 12): table without that baseline" >&2; return 1; }; }
