@@ -28,22 +28,35 @@ def group_advantages(
     num_generations: int,
     scale: Literal["group", "batch", "none"] = "group",
     eps: float = 1e-4,
+    baseline: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """A_i = (r_i - mean(group)) / (std + eps), PAPER.md s2; ``scale`` picks which std (GRPOConfig help).
 
+    ``baseline`` (B,): one reward per prompt to centre its group on instead of the group mean (GRPOConfig.baseline
+    'greedy': the greedy completion's reward); 'group' scaling then takes the std of the group's G rewards together
+    with the baseline's, and 'batch' the std of all N sampled rewards as before.
+
     Returns (advantages (N,), zero_std_mask (N,) bool, stats). Rows of a group whose rewards are all
-    exactly equal get advantage 0 exactly (not ~1e-13 from float round-off) and zero_std_mask True.
+    exactly equal (and, with a baseline, equal to it) get advantage 0 exactly (not ~1e-13 from float round-off)
+    and zero_std_mask True.
     """
     assert rewards.dim() == 1, f"rewards must be 1-D (N,), got shape {tuple(rewards.shape)}"
     n, g = rewards.numel(), num_generations
     assert g >= 1 and n % g == 0, f"{n} rewards are not a whole number of groups of {g} (group-major layout)"
     r = rewards.detach()
     r = (r if r.is_floating_point() else r.float()).view(n // g, g)  # (B, G)
-    mean = r.mean(dim=1, keepdim=True)  # (B, 1)
-    centred = r - mean  # (B, G)
-    # unbiased (n-1) std like TRL; a group of 1 has no spread: define its std as 0
-    group_std = r.std(dim=1, keepdim=True) if g > 1 else torch.zeros_like(mean)  # (B, 1)
-    zero_std = (r == r[:, :1]).all(dim=1, keepdim=True)  # (B, 1): exact ties, robust to round-off
+    if baseline is None:
+        centre = r.mean(dim=1, keepdim=True)  # (B, 1)
+        # unbiased (n-1) std like TRL; a group of 1 has no spread: define its std as 0
+        group_std = r.std(dim=1, keepdim=True) if g > 1 else torch.zeros_like(centre)  # (B, 1)
+        zero_std = (r == r[:, :1]).all(dim=1, keepdim=True)  # (B, 1): exact ties, robust to round-off
+    else:
+        b = baseline.detach().to(r.dtype).reshape(-1, 1)  # (B, 1)
+        assert b.shape[0] == n // g, f"baseline has {b.shape[0]} rewards for {n // g} groups"
+        centre = b
+        group_std = torch.cat([r, b], dim=1).std(dim=1, keepdim=True)  # (B, 1): G samples + the baseline
+        zero_std = (r == b).all(dim=1, keepdim=True)  # every sample scores exactly the baseline
+    centred = r - centre  # (B, G)
     if scale == "group":
         adv = centred / (group_std + eps)
     elif scale == "batch":

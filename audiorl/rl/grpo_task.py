@@ -2,9 +2,11 @@
 
 One optimizer step = one ``train_step``:
   1. encode the batch once into prompt embeddings (no grad, eval mode)        -> time_encode
-  2. sample G completions per prompt with the KV-cached sampler               -> time_rollout
+  2. sample G completions per prompt with the KV-cached sampler (and, with    -> time_rollout
+     grpo.baseline='greedy', one greedy completion per prompt: ``greedy``)
   3. score them with the configured rewards (task hook ``reward_inputs``)     -> time_reward
-  4. group-normalised advantages; frozen-reference log-probs when beta > 0    -> time_reference
+  4. advantages against the group mean (or the greedy completion's reward);
+     frozen-reference log-probs when beta > 0                                 -> time_reference
   5. recompute the policy's log-probs with grad and return the GRPO loss      -> time_update (forward only)
 The Trainer then does backward + clipping + AdamW; that time is logged as ``time_backward`` one step late
 (it happens after train_step returns). The new weights sample the next batch: on-policy, as in the paper.
@@ -49,6 +51,7 @@ from torch import nn
 from audiorl.config import option
 from audiorl.log import get_logger
 from audiorl.models.llm import LLM
+from audiorl.models.sampling import generate
 from audiorl.rl.config import GRPOConfig
 from audiorl.rl.grpo import group_advantages, grpo_loss, kl_penalty
 from audiorl.rl.rewards import RewardConfig, RewardInput, compute_rewards
@@ -183,6 +186,21 @@ class GRPOTask(Task):
         """G completions per prompt (no grad) with the task's generator."""
         return sample_rollouts(self.policy_llm(policy), embeds, lens, self.grpo, self.eos_id, self.pad_id,
                                self.generator, self.rollout_budget(batch))
+
+    def greedy(self, policy: nn.Module, embeds: torch.Tensor, lens: torch.Tensor, batch: Any) -> Rollout:
+        """One greedy completion per prompt (no grad): the reward baseline of grpo.baseline='greedy'. The default
+        decodes the LLM's whole vocabulary, so a task that overrides ``sample`` must override this too."""
+        if type(self).sample is not GRPOTask.sample:
+            raise NotImplementedError(f"{type(self).__name__} samples its own output space: grpo.baseline='greedy' "
+                                      f"needs its greedy() too; use grpo.baseline='group_mean'")
+        limit = self.rollout_budget(batch)
+        limit = self.grpo.max_new_tokens if limit is None else min(limit, self.grpo.max_new_tokens)
+        out = generate(self.policy_llm(policy), embeds, lens, limit, self.eos_id, temperature=0.0,
+                       pad_id=self.pad_id)
+        L = out.tokens.shape[1]
+        mask = torch.arange(L, device=out.tokens.device)[None] < out.lengths[:, None]
+        truncated = ~out.finished if self.eos_id is not None else torch.zeros_like(out.finished)
+        return Rollout(out.tokens, out.lengths, out.logprobs.float(), mask, truncated, 1)
 
     def completion_logprobs(self, model: nn.Module, embeds: torch.Tensor, lens: torch.Tensor, rollout: Rollout,
                             with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -327,6 +345,7 @@ class GRPOTask(Task):
                 embeds, lens = self.encode_prompts(policy, batch)
             times["encode"] = (t1 := _now(dev)) - t
             rollout = self.sample(policy, embeds, lens, batch)
+            greedy = self.greedy(policy, embeds, lens, batch) if cfg.baseline == "greedy" else None
             llm.clear_caches()  # free the KV cache before the update's activations
             times["rollout"] = (t2 := _now(dev)) - t1
             old_logp = None
@@ -339,7 +358,11 @@ class GRPOTask(Task):
         finally:
             policy.train()
         total, per = compute_rewards(self.rewards, self.reward_inputs(batch, rollout))
-        adv, zero_std, adv_stats = group_advantages(total, cfg.num_generations, cfg.scale_rewards, cfg.advantage_eps)
+        base = None
+        if greedy is not None:  # the same weighted rewards of each prompt's greedy completion (a group of one)
+            base, _ = compute_rewards(self.rewards, self.reward_inputs(batch, greedy))
+        adv, zero_std, adv_stats = group_advantages(total, cfg.num_generations, cfg.scale_rewards, cfg.advantage_eps,
+                                                    baseline=base)
         times["reward"] = (t3 := _now(dev)) - t2
         ref_logp = None
         if self.ref_model is not None:
@@ -352,6 +375,8 @@ class GRPOTask(Task):
                  "frac_reward_zero_std": float(adv_stats["frac_zero_std"]),
                  "completion_len": float(lengths.mean()), "completion_len_max": float(lengths.max()),
                  "frac_truncated": float(rollout.truncated.float().mean())}
+        if base is not None:  # the training prompts' greedy reward: what the recipe's greedy decoding would score
+            stats["reward_greedy"] = float(base.mean())
         for name, v in per.items():
             stats[f"reward_{name}"] = float(v.mean())
             stats[f"reward_{name}_std"] = float(v.std()) if v.numel() > 1 else 0.0

@@ -39,6 +39,25 @@ def test_zero_std_is_exact_and_near_ties_are_not_zero_std():
     assert (adv[:3] == 0).all() and (adv[3:] != 0).all()
 
 
+def test_group_advantages_against_a_greedy_baseline_by_hand():
+    """baseline='greedy': each group is centred on its own baseline reward, not on its mean."""
+    r = torch.tensor([1.0, 2.0, 3.0, 5.0, 5.0, 5.0, 4.0, 4.0, 4.0])
+    b = torch.tensor([2.0, 5.0, 5.0])  # group 2: every sample equals its baseline; group 3: all tie, all worse
+    adv, zero, st = group_advantages(r, 3, "none", eps=0.0, baseline=b)
+    assert torch.allclose(adv, torch.tensor([-1.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0, -1.0, -1.0]))
+    # zero-std (skipped) only where nothing differs from the baseline: a tied group worse than greedy still learns
+    assert zero.tolist() == [False] * 3 + [True] * 3 + [False] * 3
+    assert st["n_zero_std_groups"].item() == 1
+    adv, _, _ = group_advantages(r, 3, "group", eps=0.0, baseline=b)
+    s1, s3 = statistics.stdev([1, 2, 3, 2]), statistics.stdev([4, 4, 4, 5])  # the baseline joins its group's std
+    assert torch.allclose(adv, torch.tensor([-1 / s1, 0.0, 1 / s1, 0.0, 0.0, 0.0, -1 / s3, -1 / s3, -1 / s3]))
+    adv, _, _ = group_advantages(r, 3, "batch", eps=0.0, baseline=b)
+    s = statistics.stdev(r.tolist())  # batch scale: the samples' spread only, as without a baseline
+    assert torch.allclose(adv, torch.tensor([-1.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0, -1.0, -1.0]) / s)
+    with pytest.raises(AssertionError, match="baseline has 2 rewards for 3 groups"):
+        group_advantages(r, 3, baseline=b[:2])
+
+
 def test_group_advantages_rejects_partial_groups():
     with pytest.raises(AssertionError, match="whole number of groups"):
         group_advantages(torch.zeros(7), 3)

@@ -92,6 +92,33 @@ def test_toy_grpo_raises_the_mean_reward(tmp_path):
         assert key in row, key
 
 
+def test_toy_grpo_with_a_greedy_baseline_raises_the_greedy_reward(tmp_path):
+    """grpo.baseline='greedy' (self-critical): the logged reward of each batch's greedy completions rises."""
+    grpo = GRPOConfig(num_generations=8, max_new_tokens=4, beta=0.0, baseline="greedy", scale_rewards="batch")
+    out = Trainer(ToyGRPO(grpo), train_cfg(30, lr=1e-2), tmp_path / "exp").fit()
+    assert out["step"] == 30
+    rows = [json.loads(x) for x in (tmp_path / "exp" / "metrics.jsonl").read_text().splitlines()]
+    greedy = [r["reward_greedy"] for r in rows if r.get("split") == "train"]
+    assert len(greedy) == 30 and all(0.0 <= g <= 1.0 for g in greedy)
+    first, last = sum(greedy[:5]) / 5, sum(greedy[-5:]) / 5
+    assert last > first + 0.2, (first, last)
+
+
+def test_greedy_baseline_needs_the_tasks_own_greedy_when_it_samples_its_own_space():
+    class OwnSampler(ToyGRPO):
+        def sample(self, policy, embeds, lens, batch):
+            return super().sample(policy, embeds, lens, batch)
+
+    task = OwnSampler(GRPOConfig(num_generations=2, max_new_tokens=4, beta=0.0, baseline="greedy"))
+    model = task.build_model()
+    batch = task.prompt_batches(0, 0, 1)[0]
+    embeds, lens = task.encode_prompts(model, batch)
+    with pytest.raises(NotImplementedError, match="baseline='group_mean'"):
+        task.greedy(model, embeds, lens, batch)
+    with pytest.raises(ValueError, match="baseline='mode'"):
+        GRPOConfig(baseline="mode")
+
+
 @pytest.mark.parametrize("mu", [1, 2])
 def test_resume_is_exact_with_reference_and_reuse(tmp_path, mu):
     """Stop at step 3 (mid-reuse for mu = 2), resume to 6: the weights equal an uninterrupted run's."""
