@@ -56,3 +56,18 @@ def test_rl_stages(smoke_recipe):
     # Rerun: everything is found complete; GRPO resumes into a no-op.
     out2, _ = run(["./run.sh", "--stage", "9", "--stop_stage", "13", *COMMON], asr)
     assert out2.count("complete, skipping") >= 2 + 2 * 3 and "up to date, skipping" in out2, out2[-3000:]
+
+    # local/sampled_wer.sh: sampled transcripts of SFT and a GRPO model, each draw scored, draws pooled, paired.
+    run(["local/sampled_wer.sh", "--test_set", "test", "--num_samples", "2", "--out_dir", "exp/sampled_wer_smoke",
+         "sft:exp/asr_train_asr_smoke", "grpo:exp/grpo_d1_smoke"], asr)
+    table = (asr / "exp/sampled_wer_smoke/RESULTS.md").read_text()
+    rows = [r.split("|") for r in table.splitlines() if r.startswith("| sft ") or r.startswith("| grpo ")]
+    assert len(rows) == 2, table
+    for r in rows:
+        pooled, per_draw = float(r[4]), [float(x) for x in r[5].split(" / ")]
+        assert len(per_draw) == 2 and abs(pooled - sum(per_draw) / 2) < 0.011, r  # same refs: pooled = mean
+    assert rows[0][3].strip() != "-" and ("p=" in rows[1][6] or "p<" in rows[1][6]), table
+    for d in ("sft", "grpo"):
+        texts = [read_table(str(asr / f"exp/sampled_wer_smoke/{d}/draw{k}/text"), allow_empty_value=True)
+                 for k in (1, 2)]
+        assert all(set(t) == set(read_table(str(asr / "data/test/text"))) for t in texts)

@@ -2,28 +2,29 @@
 # What an RL model changed in the distribution GRPO trains, next to the greedy output the recipe scores: K transcripts
 # sampled at --temperature from each model on one set, every draw scored like stage 7 (audiorl.bin.score), the draws
 # pooled per utterance and each model compared with the first one (paired Wilcoxon + bootstrap interval, as stage 14).
-#   local/sampled_wer.sh [--set test] [--num_samples 4] [--temperature 1.0] [--out_dir exp/sampled_wer_test_T1.0] \
+#   local/sampled_wer.sh [--test_set test] [--num_samples 4] [--temperature 1.0] [--out_dir exp/sampled_wer_test_T1.0] \
 #       sft:exp/asr_train_asr grpo:exp/grpo_d1_r123 [name:exp_dir[@checkpoint] ...]
 # exp_dir alone means its final weights (the checkpoint stage 12 decodes); exp_dir@path picks another checkpoint.
-# GRPO runs keep the SFT model's config, so every model samples through exp/asr_train_asr's config.yaml and CMVN.
+# GRPO runs keep the SFT model's config, so every model samples through --sft_exp's config.yaml and CMVN (default: the
+# first model's exp_dir, which should be the SFT model the others started from).
 # Out: <out_dir>/<name>/draw<k>/{text,score_word/}, <out_dir>/RESULTS.md (greedy WER from decode_<set>_beam1 beside).
 set -euo pipefail
 export LC_ALL=C
 
-set_name=test
+test_set=test
 num_samples=4
 temperature=1.0
 seed=0
-sft_exp=exp/asr_train_asr
+sft_exp=
 out_dir=
 help_message="Usage: $0 [options] name:exp_dir[@checkpoint] ...
-Options: --set ${set_name} --num_samples ${num_samples} --temperature ${temperature} --seed ${seed} --sft_exp ${sft_exp}
+Options: --test_set ${test_set} --num_samples ${num_samples} --temperature ${temperature} --seed ${seed} --sft_exp DIR (default: the first model's exp_dir)
          --out_dir DIR (default exp/sampled_wer_<set>_T<temperature>)"
 . utils/parse_options.sh
 [ $# -ge 1 ] || { echo "${help_message}" >&2; exit 2; }
 . ./path.sh
-out_dir=${out_dir:-exp/sampled_wer_${set_name}_T${temperature}}
-feats=dump/fbank/${set_name}
+out_dir=${out_dir:-exp/sampled_wer_${test_set}_T${temperature}}
+feats=dump/fbank/${test_set}
 [ -s "${feats}/feats.scp" ] || { echo "$0: ${feats}/feats.scp: no such file; run stages 1-2" >&2; exit 1; }
 
 names=()
@@ -34,6 +35,7 @@ for spec in "$@"; do
     exp=${rest%%@*}; ckpt=; greedy=true
     if [ "${rest}" != "${exp}" ]; then ckpt=${rest#*@}; greedy=false; fi
     [ -d "${exp}" ] || { echo "$0: ${spec}: ${exp} is not a directory" >&2; exit 1; }
+    sft_exp=${sft_exp:-${exp}}
     if [ -z "${ckpt}" ]; then
         ckpt=$(python -c "import sys; from audiorl.train.checkpoint import final_weights; print(final_weights(sys.argv[1]) or '')" "${exp}")
         [ -n "${ckpt}" ] || { echo "$0: ${exp}: no weights (not trained?)" >&2; exit 1; }
@@ -56,14 +58,14 @@ for i in range(k):
             f.write(f"{r['utt']} {r['hyps'][i]}".rstrip() + "\n")
 EOF
     for k in $(seq 1 "${num_samples}"); do
-        python -m audiorl.bin.score --ref "data/${set_name}/text" --hyp "${d}/draw${k}/text" --unit word \
+        python -m audiorl.bin.score --ref "data/${test_set}/text" --hyp "${d}/draw${k}/text" --unit word \
             --out "${d}/draw${k}/score_word" > /dev/null
     done
     echo "${name} ${exp} ${ckpt} ${greedy}" >> "${out_dir}/.models"
     names+=("${name}")
 done
 
-python - "${out_dir}" "${set_name}" "${num_samples}" "${temperature}" "${names[@]}" <<'EOF'
+python - "${out_dir}" "${test_set}" "${num_samples}" "${temperature}" "${names[@]}" <<'EOF'
 import os, sys
 from audiorl.eval.sclite import pool_draws, read_result
 from audiorl.eval.stats import compare, format_p
