@@ -51,11 +51,10 @@ from torch import nn
 from audiorl.config import option
 from audiorl.log import get_logger
 from audiorl.models.llm import LLM
-from audiorl.models.sampling import generate
 from audiorl.rl.config import GRPOConfig
 from audiorl.rl.grpo import group_advantages, grpo_loss, kl_penalty
 from audiorl.rl.rewards import RewardConfig, RewardInput, compute_rewards
-from audiorl.rl.rollout import Rollout, policy_logprobs, sample_rollouts
+from audiorl.rl.rollout import Rollout, greedy_rollouts, policy_logprobs, sample_rollouts
 from audiorl.train import distributed as dist_lib
 from audiorl.train import fsdp as fsdp_lib
 from audiorl.train.checkpoint import unwrap
@@ -193,14 +192,8 @@ class GRPOTask(Task):
         if type(self).sample is not GRPOTask.sample:
             raise NotImplementedError(f"{type(self).__name__} samples its own output space: grpo.baseline='greedy' "
                                       f"needs its greedy() too; use grpo.baseline='group_mean'")
-        limit = self.rollout_budget(batch)
-        limit = self.grpo.max_new_tokens if limit is None else min(limit, self.grpo.max_new_tokens)
-        out = generate(self.policy_llm(policy), embeds, lens, limit, self.eos_id, temperature=0.0,
-                       pad_id=self.pad_id)
-        L = out.tokens.shape[1]
-        mask = torch.arange(L, device=out.tokens.device)[None] < out.lengths[:, None]
-        truncated = ~out.finished if self.eos_id is not None else torch.zeros_like(out.finished)
-        return Rollout(out.tokens, out.lengths, out.logprobs.float(), mask, truncated, 1)
+        return greedy_rollouts(self.policy_llm(policy), embeds, lens, self.grpo, self.eos_id, self.pad_id,
+                               self.rollout_budget(batch))
 
     def completion_logprobs(self, model: nn.Module, embeds: torch.Tensor, lens: torch.Tensor, rollout: Rollout,
                             with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:

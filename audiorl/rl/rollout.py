@@ -24,11 +24,11 @@ from dataclasses import dataclass, fields
 import torch
 
 from audiorl.models.llm import LLM
-from audiorl.models.sampling import generate, pack_right
+from audiorl.models.sampling import GenerationOutput, generate, pack_right
 from audiorl.rl.config import GRPOConfig
 from audiorl.rl.grpo import selective_log_softmax, token_entropy
 
-__all__ = ["Rollout", "sample_rollouts", "policy_logprobs"]
+__all__ = ["Rollout", "sample_rollouts", "greedy_rollouts", "policy_logprobs"]
 
 
 @dataclass
@@ -85,10 +85,25 @@ def sample_rollouts(llm: LLM, prompt_embeds: torch.Tensor, prompt_lens: torch.Te
     limit = cfg.max_new_tokens if max_new_tokens is None else min(max_new_tokens, cfg.max_new_tokens)
     out = generate(llm, prompt_embeds, prompt_lens, limit, eos_id, temperature=cfg.temperature, top_k=cfg.top_k,
                    top_p=cfg.top_p, num_samples=cfg.num_generations, generator=generator, pad_id=pad_id)
+    return _as_rollout(out, eos_id, cfg.num_generations)
+
+
+@torch.no_grad()
+def greedy_rollouts(llm: LLM, prompt_embeds: torch.Tensor, prompt_lens: torch.Tensor, cfg: GRPOConfig,
+                    eos_id: int | None, pad_id: int | None = None, max_new_tokens: int | None = None) -> Rollout:
+    """One greedy completion per prompt (a Rollout with groups of one) under the same length budget as
+    ``sample_rollouts``: the reward baseline of ``GRPOConfig.baseline = 'greedy'``."""
+    limit = cfg.max_new_tokens if max_new_tokens is None else min(max_new_tokens, cfg.max_new_tokens)
+    out = generate(llm, prompt_embeds, prompt_lens, limit, eos_id, temperature=0.0, pad_id=pad_id)
+    return _as_rollout(out, eos_id, 1)
+
+
+def _as_rollout(out: GenerationOutput, eos_id: int | None, num_generations: int) -> Rollout:
+    """A Rollout of ``generate``'s output: the mask of each row's tokens, and truncation (no eos within budget)."""
     L = out.tokens.shape[1]
     mask = torch.arange(L, device=out.tokens.device)[None] < out.lengths[:, None]  # (N, L)
     truncated = ~out.finished if eos_id is not None else torch.zeros_like(out.finished)
-    return Rollout(out.tokens, out.lengths, out.logprobs.float(), mask, truncated, cfg.num_generations)
+    return Rollout(out.tokens, out.lengths, out.logprobs.float(), mask, truncated, num_generations)
 
 
 def policy_logprobs(llm: LLM, prompt_embeds: torch.Tensor, prompt_lens: torch.Tensor, tokens: torch.Tensor,

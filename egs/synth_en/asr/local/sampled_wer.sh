@@ -27,9 +27,8 @@ out_dir=${out_dir:-exp/sampled_wer_${test_set}_T${temperature}}
 feats=dump/fbank/${test_set}
 [ -s "${feats}/feats.scp" ] || { echo "$0: ${feats}/feats.scp: no such file; run stages 1-2" >&2; exit 1; }
 
-names=()
+models=()  # name exp_dir checkpoint has_greedy, one word each, for the summary
 mkdir -p "${out_dir}"
-rm -f "${out_dir}/.models"
 for spec in "$@"; do
     name=${spec%%:*}; rest=${spec#*:}
     exp=${rest%%@*}; ckpt=; greedy=true
@@ -61,25 +60,20 @@ EOF
         python -m audiorl.bin.score --ref "data/${test_set}/text" --hyp "${d}/draw${k}/text" --unit word \
             --out "${d}/draw${k}/score_word" > /dev/null
     done
-    echo "${name} ${exp} ${ckpt} ${greedy}" >> "${out_dir}/.models"
-    names+=("${name}")
+    models+=("${name}" "${exp}" "${ckpt}" "${greedy}")
 done
 
-python - "${out_dir}" "${test_set}" "${num_samples}" "${temperature}" "${names[@]}" <<'EOF'
+python - "${out_dir}" "${test_set}" "${num_samples}" "${temperature}" "${models[@]}" <<'EOF'
 import os, sys
 from audiorl.eval.sclite import pool_draws, read_result
 from audiorl.eval.stats import compare, format_p
-out, dset, k, temp, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
-models = {}
-for line in open(os.path.join(out, ".models"), encoding="utf-8"):
-    n, e, c, g = line.split()
-    models[n] = (e, c, g == "true")
+out, dset, k, temp, flat = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 lines = [f"# Sampled vs greedy WER on {dset} ({k} draws at T {temp}, pooled per utterance)", "",
          "| model | checkpoint | greedy WER | sampled WER, draws pooled | per draw | sampled vs first (paired) |",
          "|---|---|---|---|---|---|"]
 base = None
-for n in names:
-    e, c, has_greedy = models[n]
+for n, e, c, g in zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4]):
+    has_greedy = g == "true"
     draws = [read_result(os.path.join(out, n, f"draw{i + 1}", "score_word")) for i in range(k)]
     pooled = pool_draws(draws)
     g = os.path.join(e, f"decode_{dset}_beam1", "score_word")
@@ -98,4 +92,3 @@ with open(os.path.join(out, "RESULTS.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
-rm -f "${out_dir}/.models"
