@@ -5,6 +5,8 @@
         --table "RL data (rewards R1+R2+R3)|SFT=asr_train_asr D0=grpo_d0_r123 D1=grpo_d1_r123"
 
 Each --table is 'TITLE|LABEL=EXPERIMENT ...' (experiment = a directory under --exp; the first is the baseline).
+EXPERIMENT may pool runs of one config, e.g. seeds: 'enc=grpo_enc+grpo_enc_s2+grpo_enc_s3' (each utterance's errors
+summed over the runs: the row is their mean, tested against the baseline counted once per run).
 A previous RL section of --out is replaced; the rest of the file is kept.
 """
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exp", default="exp", help="experiment root to scan")
     p.add_argument("--out", default="RESULTS.md", help="markdown file to update")
     p.add_argument("--sets", required=True, help="data sets, space separated (one table each)")
-    p.add_argument("--table", action="append", default=[], help="'TITLE|LABEL=EXPERIMENT ...' (repeatable)")
+    p.add_argument("--table", action="append", default=[], help="'TITLE|LABEL=EXPERIMENT ...' (repeatable); EXPERIMENT may be 'a+b+c' (runs pooled)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     a = p.parse_args(argv)
     setup_logging()

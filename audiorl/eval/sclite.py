@@ -221,7 +221,8 @@ def pool_draws(scores: list[ScoreFile]) -> ScoreFile:
     """One score of K scorings of the same utterances (e.g. K synthesis draws of a sampled system): each utterance's
     counts summed over the draws. The utterance stays the unit the bootstrap and the paired tests resample (the draws
     of one sentence are not independent of each other), while the sampling noise of a single draw averages out. Two
-    pooled systems pair only when both pool the same number of draws (their reference counts must match)."""
+    pooled systems pair only when both pool the same number of draws (their reference counts must match). Keyword
+    counts are pooled too when every draw has them."""
     if not scores:
         raise ValueError("pool_draws: no scores to pool")
     first = scores[0]
@@ -239,5 +240,10 @@ def pool_draws(scores: list[ScoreFile]) -> ScoreFile:
     for s in scores:
         for k, v in s.speakers.items():
             speakers[k] = speakers.get(k, Counts()) + v
-    return ScoreFile(" + ".join(s.path for s in scores), sum_counts(utts.values()), utts, first.unit, first.norm,
-                     sorted({m for s in scores for m in s.missing}), speakers)
+    out = ScoreFile(" + ".join(s.path for s in scores), sum_counts(utts.values()), utts, first.unit, first.norm,
+                    sorted({m for s in scores for m in s.missing}), speakers)
+    if all(s.keywords_utts for s in scores):  # keyword hits pool like errors (expected counts scale with the draws)
+        out.keywords_utts = {u: sum((s.keywords_utts.get(u, KeywordCounts()) for s in scores), KeywordCounts())
+                             for u in first.keywords_utts}
+        out.keywords = sum(out.keywords_utts.values(), KeywordCounts())
+    return out
