@@ -21,9 +21,16 @@ Sets: train, rl_pool, dev and test use the seen speakers; test_unseen_spk uses o
 voices (``voices.UNSEEN_VOICES``). Sentences never repeat across sets (``text.generate_sets``).
 Each set's speakers take turns over its utterances (balanced), in a seeded order.
 
-``rl_pool_extra`` (``rl_pool_extra_utts``, default 0 = not built) is a larger RL prompt pool on demand: its
-sentences are drawn after every other set's, so asking for it leaves train, rl_pool, dev and the test sets
-exactly as they were (same sentences, voices and audio) and an SFT model trained before stays valid.
+Optional sets, built on demand (size 0 = not built), drawn after every other set's sentences, so asking for one
+leaves train, rl_pool, dev and the test sets exactly as they were (same sentences, voices and audio) and an SFT model
+trained before stays valid:
+
+* ``rl_pool_extra`` (``rl_pool_extra_utts``): a larger RL prompt pool (seen speakers, fresh sentences).
+* ``test_extra`` (``test_extra_utts``): a larger test set drawn like ``test`` (seen speakers, fresh sentences), for
+  paired tests with the power to see a few-percent WER change (``test``'s 800 utterances resolve about +-8%).
+
+The first ``RL_POOL_EXTRA_MAX`` sentences of rl_pool_extra's stream are reserved whether it is built or not, so
+test_extra never shares a sentence with any rl_pool_extra, whichever is built first, and neither changes the other.
 """
 
 from __future__ import annotations
@@ -62,9 +69,11 @@ logger = get_logger(__name__)
 
 # Bump when the synthesis pipeline changes in a way that changes audio: invalidates old wavs.
 SYNTH_VERSION = 1
-SETS = ("train", "rl_pool", "dev", "test", "test_unseen_spk", "rl_pool_extra")
+SETS = ("train", "rl_pool", "dev", "test", "test_unseen_spk", "rl_pool_extra", "test_extra")
 # Sets that are built only when asked for (size > 0); the others always exist, even if empty.
-OPTIONAL_SETS = ("rl_pool_extra",)
+OPTIONAL_SETS = ("rl_pool_extra", "test_extra")
+# rl_pool_extra's sentence stream kept out of test_extra up to this many sentences (text.generate_sets reserve).
+RL_POOL_EXTRA_MAX = 50000
 
 
 @dataclass
@@ -79,7 +88,11 @@ class CorpusConfig:
     test_unseen_spk_utts: int = field(default=800, metadata={"help": "utterances in test_unseen_spk (held-out voices)"})
     rl_pool_extra_utts: int = field(default=0, metadata={
         "help": "utterances in rl_pool_extra, a larger RL prompt pool (seen speakers, fresh sentences) whose sentences "
-                "come after every other set's, so the other sets do not change; 0 = not built"})
+                f"come after every other set's, so the other sets do not change; 0 = not built; at most "
+                f"{RL_POOL_EXTRA_MAX}"})
+    test_extra_utts: int = field(default=0, metadata={
+        "help": "utterances in test_extra, a larger test set drawn like test (seen speakers, fresh sentences, none "
+                "shared with any rl_pool_extra); the other sets do not change; 0 = not built"})
     keyword_prob: float = field(default=0.25, metadata={
         "help": "chance that a keyword-capable slot takes a keyword (0.25: about a quarter of the sentences have one)"})
     noise_frac: float = field(default=0.1, metadata={
@@ -92,6 +105,9 @@ class CorpusConfig:
             n = getattr(self, f"{s}_utts")
             if n < 0:
                 raise ValueError(f"{s}_utts must be >= 0, got {n}")
+        if self.rl_pool_extra_utts > RL_POOL_EXTRA_MAX:
+            raise ValueError(f"rl_pool_extra_utts={self.rl_pool_extra_utts}: at most {RL_POOL_EXTRA_MAX} (the "
+                             "sentences kept out of test_extra; raising RL_POOL_EXTRA_MAX changes test_extra)")
         if not 0.0 <= self.noise_frac <= 1.0:
             raise ValueError(f"noise_frac must be in [0, 1], got {self.noise_frac}")
         if not 0.0 <= self.keyword_prob <= 1.0:
@@ -134,7 +150,8 @@ def _seed_int(*parts: object) -> int:
 
 def plan_corpus(cfg: CorpusConfig) -> dict[str, list[UttPlan]]:
     """The utterances of every set, in utterance-id order; a pure function of ``cfg``."""
-    sentences = textgen.generate_sets(cfg.sizes(), cfg.seed, keyword_prob=cfg.keyword_prob)
+    sentences = textgen.generate_sets(cfg.sizes(), cfg.seed, keyword_prob=cfg.keyword_prob,
+                                      reserve={"rl_pool_extra": RL_POOL_EXTRA_MAX})
     plans: dict[str, list[UttPlan]] = {}
     for set_name in sentences:
         pool = UNSEEN_VOICES if set_name == "test_unseen_spk" else SEEN_VOICES

@@ -651,21 +651,32 @@ class SentenceGenerator:
 SET_PRIORITY = ("test", "test_unseen_spk", "dev", "rl_pool", "train")
 
 
-def generate_sets(sizes: Mapping[str, int], seed: int, keyword_prob: float = 0.25) -> dict[str, list[Sentence]]:
+def generate_sets(sizes: Mapping[str, int], seed: int, keyword_prob: float = 0.25,
+                  reserve: Mapping[str, int] | None = None) -> dict[str, list[Sentence]]:
     """Sentences for each named set; unique across all sets, reproducible from ``seed``.
 
-    Sets named in SET_PRIORITY are filled in that order, any others after them in sorted order.
+    Sets named in SET_PRIORITY are filled in that order, any others after them in sorted order. Each set's
+    sentences come from its own stream (seeded by the set's name), skipping those of the sets filled before it, so
+    a set is a prefix of its stream: asking for more keeps the first ones. ``reserve`` {set: N}: the first N
+    sentences of that set's stream are kept out of every set filled after it whether or not the set is built (or
+    asks for fewer), so optional sets can be added in any order and never share a sentence.
     """
-    order = [s for s in SET_PRIORITY if s in sizes] + sorted(s for s in sizes if s not in SET_PRIORITY)
+    reserve = dict(reserve or {})
+    names = set(sizes) | set(reserve)
+    order = [s for s in SET_PRIORITY if s in names] + sorted(s for s in names if s not in SET_PRIORITY)
+    while order and order[-1] not in sizes:  # a reservation with no set filled after it changes nothing
+        order.pop()
     seen: set[tuple[str, ...]] = set()
     out: dict[str, list[Sentence]] = {}
-    for name in order:
-        n = sizes[name]
-        if n < 0:
-            raise ValueError(f"generate_sets: size of '{name}' must be >= 0, got {n}")
+    for i, name in enumerate(order):
+        n = sizes.get(name, 0)
+        if n < 0 or reserve.get(name, 0) < 0:
+            raise ValueError(f"generate_sets: size of '{name}' must be >= 0, got {n} (reserve {reserve.get(name)})")
         gen = SentenceGenerator(f"{seed}:{name}", keyword_prob=keyword_prob)
         sents: list[Sentence] = []
         tries = 0
+        if any(x in sizes for x in order[i + 1:]):  # the reservation matters only to sets filled later
+            n = max(n, reserve.get(name, 0))
         while len(sents) < n:
             s = gen.sentence()
             tries += 1
@@ -675,7 +686,7 @@ def generate_sets(sizes: Mapping[str, int], seed: int, keyword_prob: float = 0.2
                 continue
             seen.add(s.words)
             sents.append(s)
-        out[name] = sents
+        out[name] = sents[:sizes.get(name, 0)]
     return {name: out[name] for name in sizes}
 
 

@@ -116,3 +116,32 @@ def test_build_resumes_and_skips(tmp_path):
     wav2 = read_table(os.path.join(d, "wav.scp"))
     noisy = [p.utt for p in C.plan_corpus(cfg)["train"] if p.noise]
     assert noisy and all(wav2[u] != wav[u] for u in noisy)
+
+
+def test_test_extra_is_disjoint_from_any_rl_pool_extra_whichever_is_built():
+    base = C.plan_corpus(C.CorpusConfig(seed=1, **TINY))
+    alone = C.plan_corpus(C.CorpusConfig(seed=1, test_extra_utts=5, **TINY))
+    both = C.plan_corpus(C.CorpusConfig(seed=1, test_extra_utts=5, rl_pool_extra_utts=40, **TINY))
+    pool = C.plan_corpus(C.CorpusConfig(seed=1, rl_pool_extra_utts=40, **TINY))
+    for name, ps in base.items():  # the standard sets do not move
+        assert alone[name] == ps and both[name] == ps, name
+    assert both["test_extra"] == alone["test_extra"]  # building rl_pool_extra too does not change test_extra
+    assert both["rl_pool_extra"] == pool["rl_pool_extra"]  # nor the other way round
+    extra = {p.words for p in alone["test_extra"]}
+    assert len(extra) == 5 and not extra & {p.words for ps in pool.values() for p in ps}
+    unseen = {v.spk for v in V.UNSEEN_VOICES}
+    assert not unseen & {p.voice.spk for p in alone["test_extra"]}  # seen speakers, like test
+    assert all(p.wav.startswith("wav/test_extra/") for p in alone["test_extra"])
+    with pytest.raises(ValueError, match="rl_pool_extra_utts"):
+        C.CorpusConfig(rl_pool_extra_utts=C.RL_POOL_EXTRA_MAX + 1)
+
+
+def test_reserved_sentences_stay_out_of_later_sets():
+    from audiorl.data.synth import text as T
+
+    reserved = T.generate_sets({"a_pool": 30}, seed=2)["a_pool"]
+    got = T.generate_sets({"b_test": 20}, seed=2, reserve={"a_pool": 30})
+    assert set(got) == {"b_test"} and len(got["b_test"]) == 20
+    assert not {s.words for s in reserved} & {s.words for s in got["b_test"]}
+    with_a = T.generate_sets({"a_pool": 10, "b_test": 20}, seed=2, reserve={"a_pool": 30})
+    assert with_a["a_pool"] == reserved[:10] and with_a["b_test"] == got["b_test"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data preparation for synth_en (stage 1 of asr.sh and tts.sh): synthesise the corpus into ${SYNTH_EN}
 # (db.sh) if it is not there yet, then write data/<set> for train, rl_pool, dev, test, test_unseen_spk
-# (and rl_pool_extra, a larger RL prompt pool, with --rl_pool_extra_utts N; the other sets stay as they are).
+# (and, on demand, rl_pool_extra, a larger RL prompt pool, with --rl_pool_extra_utts N, and test_extra, a larger test
+# set drawn like test, with --test_extra_utts N; the other sets stay as they are).
 # Resumable and idempotent: existing valid audio is kept, so a rerun only checks files.
 #   db:   ${SYNTH_EN}/wav/<set>/<spk>/<utt>_<hash>.wav, ${SYNTH_EN}/data/<set> (wav.scp relative to the db)
 #   out:  data/<set>/{wav.scp,text,utt2spk,spk2utt,utt2dur,spk2gender,keywords}, wav.scp paths prefixed
@@ -22,6 +23,7 @@ dev_utts=              # utterances in dev; empty: 500 (smoke: 16)
 test_utts=             # utterances in test; empty: 800 (smoke: 24)
 test_unseen_spk_utts=  # utterances in test_unseen_spk (held-out voices); empty: 800 (smoke: 24)
 rl_pool_extra_utts=    # utterances in rl_pool_extra (fresh RL prompts drawn after every other set); empty/0: none
+test_extra_utts=       # utterances in test_extra (like test: seen speakers, fresh sentences, never in rl_pool_extra); empty/0: none
 noise_frac=            # fraction of utterances with additive white/pink noise; empty: 0.1
 check_audio=true       # true: validate_data_dir.sh --check-audio (reads every wav header)
 
@@ -41,9 +43,11 @@ fi
 
 sets="train rl_pool dev test test_unseen_spk"
 [ "${rl_pool_extra_utts:-0}" -gt 0 ] && sets+=" rl_pool_extra"
+[ "${test_extra_utts:-0}" -gt 0 ] && sets+=" test_extra"
 
 opts=()
-for name in seed train_utts rl_pool_utts dev_utts test_utts test_unseen_spk_utts rl_pool_extra_utts noise_frac; do
+for name in seed train_utts rl_pool_utts dev_utts test_utts test_unseen_spk_utts rl_pool_extra_utts test_extra_utts \
+        noise_frac; do
     [ -n "${!name}" ] && opts+=(--"${name}" "${!name}")
 done
 progress=false
