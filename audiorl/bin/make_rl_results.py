@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exp", default="exp", help="experiment root to scan")
     p.add_argument("--out", default="RESULTS.md", help="markdown file to update")
     p.add_argument("--sets", required=True, help="data sets, space separated (one table each)")
-    p.add_argument("--table", action="append", default=[], help="'TITLE|LABEL=EXPERIMENT ...' (repeatable); EXPERIMENT may be 'a+b+c' (runs pooled)")
+    p.add_argument("--table", action="append", default=[],
+                   help="'TITLE|LABEL=EXPERIMENT ...' (repeatable); EXPERIMENT may be 'a+b+c' (runs pooled)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     a = p.parse_args(argv)
     setup_logging()
