@@ -664,8 +664,6 @@ def generate_sets(sizes: Mapping[str, int], seed: int, keyword_prob: float = 0.2
     reserve = dict(reserve or {})
     names = set(sizes) | set(reserve)
     order = [s for s in SET_PRIORITY if s in names] + sorted(s for s in names if s not in SET_PRIORITY)
-    while order and order[-1] not in sizes:  # a reservation with no set filled after it changes nothing
-        order.pop()
     seen: set[tuple[str, ...]] = set()
     out: dict[str, list[Sentence]] = {}
     for i, name in enumerate(order):
