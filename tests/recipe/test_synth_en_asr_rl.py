@@ -57,6 +57,15 @@ def test_rl_stages(smoke_recipe):
     out2, _ = run(["./run.sh", "--stage", "9", "--stop_stage", "13", *COMMON], asr)
     assert out2.count("complete, skipping") >= 2 + 2 * 3 and "up to date, skipping" in out2, out2[-3000:]
 
+    # --rl_data_tag: subsets of another size (or SFT model) go to rl_pool_<tag>_D*, the first ones stay.
+    run(["./run.sh", "--stage", "10", "--stop_stage", "10", *COMMON, "--rl_data_size", "4", "--rl_data_tag", "t4"], asr)
+    for d in ("D0", "D1", "D2", "D3"):
+        assert len(read_table(str(asr / f"dump/fbank/rl_pool_t4_{d}/feats.scp"))) == 4
+        assert len(read_table(str(asr / f"data/rl_pool_t4_{d}/text"))) == 4
+        assert len(read_table(str(asr / f"dump/fbank/rl_pool_{d}/feats.scp"))) == 6
+    assert json.loads((dec / "rl_subsets_t4.json").read_text())["subsets"]["D1"]["utts"] == 4
+    assert json.loads((dec / "rl_subsets.json").read_text())["subsets"]["D1"]["utts"] == 6
+
     # local/sampled_wer.sh: sampled transcripts of SFT and a GRPO model, each draw scored, draws pooled, paired.
     run(["local/sampled_wer.sh", "--test_set", "test", "--num_samples", "2", "--out_dir", "exp/sampled_wer_smoke",
          "sft:exp/asr_train_asr_smoke", "grpo:exp/grpo_d1_smoke"], asr)

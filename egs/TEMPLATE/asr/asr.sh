@@ -18,7 +18,7 @@
 #   9  RL pool decoding   <rl_set> with the SFT model: greedy 1-best + <rl_sample_k> samples at T=1
 #                         -> <asr_exp>/decode_<rl_set>_rl/{text,samples.jsonl}
 #   10 RL data            equal-size subsets D0 random, D1 hard, D2 short, D3 keyword-heavy (PAPER.md s3)
-#                         -> data/<rl_set>_D{0..3}, <dumpdir>/fbank/<rl_set>_D{0..3}, .../decode_<rl_set>_rl/rl_subsets.json
+#                         -> data/<rl_set>[_<rl_data_tag>]_D{0..3} (+ <dumpdir>/fbank/...), .../decode_<rl_set>_rl/rl_subsets[_<tag>].json
 #   11 GRPO               one run per <rl_variants> entry name:data:config -> <expdir>/grpo_<name>/ (rerun = resume)
 #   12 RL decoding        <valid_set> and <test_sets> with every GRPO model -> <expdir>/grpo_<name>/decode_<set>_<inference_tag>/text
 #   13 RL scoring         -> .../score_<unit>/result.{txt,json}
@@ -78,6 +78,8 @@ results_title="synth_en ASR"  # heading of RESULTS.md
 rl_sample_k=4          # stage 9: transcripts sampled per <rl_set> utterance (D1's disagreement rule); 0 = greedy only
 rl_sample_temperature=1.0  # stage 9: temperature of those samples
 rl_data_size=1000      # stage 10: utterances in each of D0-D3 (equal sizes; 0 = a third of the pool)
+rl_data_tag=           # stages 10-11: D0-D3 live in data/<rl_set>_<tag>_D*; empty: data/<rl_set>_D*. Give one when D0-D3 are
+                       # built from another SFT model (--asr_tag), so the first model's subsets (and runs on them) stay
 rl_select_args=        # stage 10: extra options for audiorl.bin.select_rl_data, e.g. "--select.short_max_seconds 3"
 rl_variants=           # stage 11: GRPO runs "name:data:config ...", data one of D0-D3, e.g. "d1_r1:D1:conf/grpo_r1.yaml"
 rl_args=               # stage 11: extra overrides for audiorl.bin.asr_grpo (every variant), e.g. "--train.max_steps 50"
@@ -146,6 +148,7 @@ decode_sets=(${test_sets})
 
 # ---- RL set-up (stages 9-14)
 rl_decode_dir=${asr_exp}/decode_${rl_set}_rl
+rl_data=${rl_set}${rl_data_tag:+_${rl_data_tag}}   # D0-D3 are ${rl_data}_D0 .. _D3
 rl_valid_set=${rl_valid_set:-${valid_set}}
 # Parse and check every variant before training starts: a typo must not surface after hours of training.
 rl_names=(); rl_datas=(); rl_confs=()
@@ -274,17 +277,18 @@ fi
 if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     [ -n "${rl_set}" ] || { echo "$0: stage 10 needs --rl_set" >&2; exit 2; }
     [ -s "${rl_decode_dir}/text" ] || { echo "$0: stage 10: ${rl_decode_dir}/text missing; run stage 9" >&2; exit 1; }
-    log "Stage 10: RL data D0-D3 (${rl_data_size} utterances each) from ${rl_decode_dir} -> data/${rl_set}_D*, ${feats_dir}/${rl_set}_D*"
-    _stats=${rl_decode_dir}/rl_subsets.json
-    if [ -s "${_stats}" ] && [ "${_stats}" -nt "${rl_decode_dir}/text" ] && [ -s "${feats_dir}/${rl_set}_D3/feats.scp" ] \
+    log "Stage 10: RL data D0-D3 (${rl_data_size} utterances each) from ${rl_decode_dir} -> data/${rl_data}_D*, ${feats_dir}/${rl_data}_D*"
+    _stats=${rl_decode_dir}/rl_subsets${rl_data_tag:+_${rl_data_tag}}.json
+    if [ -s "${_stats}" ] && [ "${_stats}" -nt "${rl_decode_dir}/text" ] && [ -s "${feats_dir}/${rl_data}_D3/feats.scp" ] \
         && { [ ! -f "${rl_decode_dir}/samples.jsonl" ] || [ "${_stats}" -nt "${rl_decode_dir}/samples.jsonl" ]; }; then
         log "  ${_stats}: up to date, skipping"
     else
         # shellcheck disable=SC2086  # rl_select_args is a list of options
         ${python} -m audiorl.bin.select_rl_data --data_dir "data/${rl_set}" --decode_dir "${rl_decode_dir}" \
-            --feats_dir "${feats_dir}/${rl_set}" --select.size "${rl_data_size}" ${rl_select_args}
+            --feats_dir "${feats_dir}/${rl_set}" --suffix "${rl_data#"${rl_set}"}_" --stats "${_stats}" \
+            --select.size "${rl_data_size}" ${rl_select_args}
         for _d in D0 D1 D2 D3; do
-            utils/validate_data_dir.sh "${feats_dir}/${rl_set}_${_d}"
+            utils/validate_data_dir.sh "${feats_dir}/${rl_data}_${_d}"
         done
     fi
 fi
@@ -293,11 +297,11 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     [ ${#rl_names[@]} -gt 0 ] || { echo "$0: stage 11 needs --rl_variants \"name:data:config ...\"" >&2; exit 2; }
     for i in "${!rl_names[@]}"; do
         _exp=${expdir}/grpo_${rl_names[i]}
-        log "Stage 11: GRPO ${rl_names[i]}: ${rl_confs[i]} on ${feats_dir}/${rl_set}_${rl_datas[i]} from ${asr_exp} -> ${_exp} (log: ${_exp}/train.log)"
+        log "Stage 11: GRPO ${rl_names[i]}: ${rl_confs[i]} on ${feats_dir}/${rl_data}_${rl_datas[i]} from ${asr_exp} -> ${_exp} (log: ${_exp}/train.log)"
         # shellcheck disable=SC2086  # rl_args is a list of overrides
         OMP_NUM_THREADS=${train_threads} ${train_cmd} "${train_job_opts[@]}" "${_exp}/log/asr_grpo.log" \
             "${train_launch[@]}" audiorl.bin.asr_grpo --config "${rl_confs[i]}" --exp_dir "${_exp}" --data.sft_exp "${asr_exp}" \
-                --data.rl_dir "${feats_dir}/${rl_set}_${rl_datas[i]}" --data.valid_dir "${feats_dir}/${rl_valid_set}" ${rl_args}
+                --data.rl_dir "${feats_dir}/${rl_data}_${rl_datas[i]}" --data.valid_dir "${feats_dir}/${rl_valid_set}" ${rl_args}
         tail -n 3 "${_exp}/train.log" >&2 || true
         # The RL curves (the trainer's curves.png shows only the first few stats).
         ${python} -m audiorl.bin.plot_metrics "${_exp}/metrics.jsonl" --out "${_exp}/rl_curves.png" --smooth 0.6 \
