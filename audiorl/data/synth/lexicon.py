@@ -217,20 +217,21 @@ def _words(block: str) -> list[str]:
     return block.split()
 
 
+def _add_s(word: str, es_after: str) -> str:
+    """word + -s / -es (after the endings in the regex ``es_after``) / consonant-y -> -ies."""
+    if re.search(es_after, word):
+        return word + "es"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
 def _plural(noun: str) -> str:
-    if re.search(r"(s|sh|ch|x|z)$", noun):
-        return noun + "es"
-    if re.search(r"[^aeiou]y$", noun):
-        return noun[:-1] + "ies"
-    return noun + "s"
+    return _add_s(noun, r"(s|sh|ch|x|z)$")
 
 
 def _third_person(verb: str) -> str:
-    if re.search(r"(s|sh|ch|x|z|o)$", verb):
-        return verb + "es"
-    if re.search(r"[^aeiou]y$", verb):
-        return verb[:-1] + "ies"
-    return verb + "s"
+    return _add_s(verb, r"(s|sh|ch|x|z|o)$")   # goes, does; nouns in -o vary (pianos, potatoes: listed forms)
 
 
 def _ing(verb: str) -> str:
