@@ -114,7 +114,7 @@ sailor captain engineer scientist writer singer lawyer tailor visitor customer p
 
 RELATIVES = "mother father sister brother uncle cousin daughter friend neighbour grandmother".split()
 
-# Words that appear literally in the templates below (kept here so vocabulary() is complete; the unit
+# Words that appear literally in text.py's templates (kept here so text.vocabulary() is complete; the unit
 # test checks that every generated word is in vocabulary()).
 TEMPLATE_WORDS = """
 a after afternoon although am an and are at because been before believes born but can class close

@@ -428,7 +428,6 @@ def vocabulary() -> set[str]:
         vocab.update(number_words(n))
     for n in range(1, 32):
         vocab.update(ordinal_words(n))
-    vocab.update(ordinal_words(20))
     for y in range(1800, 2030):
         vocab.update(year_words(y))
     return vocab

@@ -148,7 +148,8 @@ decode_sets=(${test_sets})
 
 # ---- RL set-up (stages 9-14)
 rl_decode_dir=${asr_exp}/decode_${rl_set}_rl
-rl_data=${rl_set}${rl_data_tag:+_${rl_data_tag}}   # D0-D3 are ${rl_data}_D0 .. _D3
+rl_suffix=${rl_data_tag:+_${rl_data_tag}}   # "" or _<tag>
+rl_data=${rl_set}${rl_suffix}                 # D0-D3 are ${rl_data}_D0 .. _D3
 rl_valid_set=${rl_valid_set:-${valid_set}}
 # Parse and check every variant before training starts: a typo must not surface after hours of training.
 rl_names=(); rl_datas=(); rl_confs=()
@@ -278,14 +279,14 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     [ -n "${rl_set}" ] || { echo "$0: stage 10 needs --rl_set" >&2; exit 2; }
     [ -s "${rl_decode_dir}/text" ] || { echo "$0: stage 10: ${rl_decode_dir}/text missing; run stage 9" >&2; exit 1; }
     log "Stage 10: RL data D0-D3 (${rl_data_size} utterances each) from ${rl_decode_dir} -> data/${rl_data}_D*, ${feats_dir}/${rl_data}_D*"
-    _stats=${rl_decode_dir}/rl_subsets${rl_data_tag:+_${rl_data_tag}}.json
+    _stats=${rl_decode_dir}/rl_subsets${rl_suffix}.json
     if [ -s "${_stats}" ] && [ "${_stats}" -nt "${rl_decode_dir}/text" ] && [ -s "${feats_dir}/${rl_data}_D3/feats.scp" ] \
         && { [ ! -f "${rl_decode_dir}/samples.jsonl" ] || [ "${_stats}" -nt "${rl_decode_dir}/samples.jsonl" ]; }; then
         log "  ${_stats}: up to date, skipping"
     else
         # shellcheck disable=SC2086  # rl_select_args is a list of options
         ${python} -m audiorl.bin.select_rl_data --data_dir "data/${rl_set}" --decode_dir "${rl_decode_dir}" \
-            --feats_dir "${feats_dir}/${rl_set}" --suffix "${rl_data#"${rl_set}"}_" --stats "${_stats}" \
+            --feats_dir "${feats_dir}/${rl_set}" --suffix "${rl_suffix}_" --stats "${_stats}" \
             --select.size "${rl_data_size}" ${rl_select_args}
         for _d in D0 D1 D2 D3; do
             utils/validate_data_dir.sh "${feats_dir}/${rl_data}_${_d}"
