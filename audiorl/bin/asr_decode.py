@@ -1,7 +1,7 @@
 """Decode a feature data dir with a trained LLM-based ASR model.
 
     python -m audiorl.bin.asr_decode --exp_dir exp/asr_sft --data_dir dump/fbank/test \
-        --out_dir exp/asr_sft/decode_test_beam1 [--beam_size 4] [--split 1/4]
+        --out_dir exp/asr_sft/decode_test_beam1 [--beam_size 4] [--split 1/4] [--biasing off]
 
 Writes ``<out_dir>/text`` (hypotheses, Kaldi table) and ``<out_dir>/rtf.json`` (decoding time, audio
 time, real-time factor). ``--split JOB/NJ`` decodes every NJ-th utterance starting at JOB (1-based),
@@ -40,12 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens_per_second", type=float, default=DEFAULT_TOKENS_PER_SECOND,
                    help="budget per second of audio when --max_new_tokens is 0: a cap that ends loops")
     p.add_argument("--batch_frames", type=int, default=20000, help="padded feature frames per batch")
+    p.add_argument("--biasing", default="auto", choices=["auto", "on", "off"],
+                   help="keyword biasing lists in the prompt (audiorl/data/biasing.py): auto = as the model was "
+                        "trained (data.biasing.enabled in its config.yaml)")
+    p.add_argument("--bias_distractors", type=int, default=-1,
+                   help="distractors per biasing list; -1 = the model config's biasing.eval_distractors")
+    p.add_argument("--bias_keywords", default="", help="keywords table of the lists; default <data_dir>/keywords")
     p.add_argument("--split", default="1/1", help="JOB/NJ: decode this share of the utterances")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     a = p.parse_args(argv)
     setup_logging()
     try:
-        j = prepare_inference(a.exp_dir, a.checkpoint, a.data_dir, a.split, a.device)
+        j = prepare_inference(a.exp_dir, a.checkpoint, a.data_dir, a.split, a.device, a.biasing, a.bias_distractors,
+                              a.bias_keywords)
     except ValueError as e:
         p.error(str(e))
     model, tokens, data, utts, device, ckpt = j.model, j.tokens, j.data, j.utts, j.device, j.checkpoint
@@ -60,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     write_table(os.path.join(a.out_dir, "text"), hyps)
     rtf = {"utts": len(utts), "decode_seconds": round(dt, 3), "audio_seconds": round(audio_s, 2),
            "rtf": round(dt / max(audio_s, 1e-9), 5), "mode": a.mode, "beam_size": a.beam_size, "checkpoint": ckpt,
-           "device": str(device), "threads": torch.get_num_threads()}
+           "device": str(device), "threads": torch.get_num_threads(),
+           "biasing_distractors": data.biasing.cfg.eval_distractors if data.biasing is not None else None}
     with open(os.path.join(a.out_dir, "rtf.json"), "w") as f:
         json.dump(rtf, f, indent=1)
     logger.info("decoded %d utterances in %.1f s (RTF %.4f)", len(utts), dt, rtf["rtf"])

@@ -166,9 +166,11 @@ class ASRModel(nn.Module):
 
     @torch.no_grad()
     def transcribe(self, feats: torch.Tensor, feat_lens: torch.Tensor, prompt_ids: torch.Tensor | None = None,
-                   beam_size: int = 1, max_new_tokens: int = 128, length_penalty: float = 1.0) -> list[list[int]]:
-        """Greedy (beam_size 1) or beam-search token ids per utterance, eos removed. Call in eval mode."""
-        x, lens = self.encode(feats, feat_lens, prompt_ids)
+                   beam_size: int = 1, max_new_tokens: int = 128, length_penalty: float = 1.0,
+                   prompt_lens: torch.Tensor | None = None) -> list[list[int]]:
+        """Greedy (beam_size 1) or beam-search token ids per utterance, eos removed. Call in eval mode.
+        prompt_ids (P,) | (B, P) right-padded with prompt_lens (B,): per-utterance prompts (biasing lists)."""
+        x, lens = self.encode(feats, feat_lens, prompt_ids, prompt_lens)
         c = self.config
         if beam_size == 1:
             out = generate(self.llm, x, lens, max_new_tokens, c.eos_id, temperature=0.0, pad_id=c.pad_id)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from audiorl.config import load_config, option
+from audiorl.data.biasing import BiasingConfig, BiasingLists
 from audiorl.data.features import apply_cmvn, load_cmvn
 from audiorl.data.kaldi import DataDirError, read_table
 from audiorl.data.sampler import LengthBucketSampler, map_batches
@@ -54,6 +55,9 @@ class ASRDataConfig:
     max_utt_tokens: int = option(200, "Training utterances with more text tokens are skipped (counted).")
     valid_decode_utts: int = option(100, "Dev utterances decoded greedily at each validation to log a WER "
                                          "(valid/wer); 0 = loss only.")
+    biasing: BiasingConfig = option(default_factory=BiasingConfig, help="Contextual biasing: keyword lists in the "
+                                    "prompt (audiorl/data/biasing.py). Recorded in config.yaml, so decoding and RL "
+                                    "give the model lists the way it was trained.")
 
 
 @dataclass
@@ -115,6 +119,7 @@ class FeatsData:
         self.text = read_table(os.path.join(data_dir, "text"), allow_empty_value=True) if need_text else {}
         self.mean_std = load_cmvn(cmvn) if cmvn else None
         self.tokens = tokens
+        self.biasing: BiasingLists | None = None  # set by use_biasing: collate then adds per-utterance prompts
         self.ids: dict[str, list[int]] = {}
         self.frames: dict[str, int] = {}
         skipped = {"no text": 0, "too many frames": 0, "too many tokens": 0}
@@ -138,6 +143,15 @@ class FeatsData:
             logger.warning("%s: skipped %s of %d utterances", data_dir,
                            ", ".join(f"{n} ({why})" for why, n in skipped.items() if n), len(self.feats))
 
+    def use_biasing(self, cfg: BiasingConfig, keywords_file: str = "") -> BiasingLists:
+        """Give every batch biasing-list prompts drawn from this dir's keywords table (or ``keywords_file``)."""
+        t = self.tokens
+        self.biasing = BiasingLists.for_data_dir(cfg, self.dir, t.encode, (t.transcribe_id,), t.eos_id, keywords_file)
+        n = sum(1 for u in self.frames if self.biasing.keywords.get(u))
+        logger.info("%s: biasing lists from %d keywords (%d of %d utterances have some), %d distractors at "
+                    "evaluation", self.dir, len(self.biasing.pool), n, len(self.frames), cfg.eval_distractors)
+        return self.biasing
+
     def utt_ids(self) -> list[str]:
         return list(self.frames)
 
@@ -150,8 +164,9 @@ class FeatsData:
             x = apply_cmvn(x, *self.mean_std)
         return x
 
-    def collate(self, utts: list[str]) -> dict:
-        """Batch: feats (B, T, F) zero-padded, feat_lens (B,), target_ids (B, L) 0-padded, target_lens (B,)."""
+    def collate(self, utts: list[str], epoch: int | None = None) -> dict:
+        """Batch: feats (B, T, F) zero-padded, feat_lens (B,), target_ids (B, L) 0-padded, target_lens (B,); with
+        biasing also prompt_ids (B, P), prompt_lens (B,) and bias_lists (training draws when ``epoch`` is given)."""
         mats = [self.load(u) for u in utts]
         T, F = max(m.shape[0] for m in mats), mats[0].shape[1]
         feats = torch.zeros(len(mats), T, F)
@@ -161,8 +176,11 @@ class FeatsData:
         targets = torch.zeros(len(utts), L, dtype=torch.long)
         for i, u in enumerate(utts):
             targets[i, : len(self.ids[u])] = torch.tensor(self.ids[u], dtype=torch.long)
-        return dict(utts=list(utts), feats=feats, feat_lens=torch.tensor([m.shape[0] for m in mats]),
-                    target_ids=targets, target_lens=torch.tensor([len(self.ids[u]) for u in utts]))
+        b = dict(utts=list(utts), feats=feats, feat_lens=torch.tensor([m.shape[0] for m in mats]),
+                 target_ids=targets, target_lens=torch.tensor([len(self.ids[u]) for u in utts]))
+        if self.biasing is not None:
+            b["prompt_ids"], b["prompt_lens"], b["bias_lists"] = self.biasing.batch(utts, epoch)
+        return b
 
     def batches(self, max_frames: int, batch_size: int = 0) -> list[list[str]]:
         """Deterministic length-sorted batches for evaluation (no shuffling, one rank)."""
@@ -185,6 +203,10 @@ class ASRTask(Task):
         d = self.cfg.data
         self.train_data = FeatsData(d.train_dir, self.tokens, d.cmvn, d.max_utt_frames, d.max_utt_tokens)
         self.valid_data = FeatsData(d.valid_dir, self.tokens, d.cmvn) if d.valid_dir else None
+        if d.biasing.enabled:
+            self.train_data.use_biasing(d.biasing)
+            if self.valid_data is not None:
+                self.valid_data.use_biasing(d.biasing)
         self._sampler: LengthBucketSampler | None = None
         logger.info("train: %d utterances (%.2f h); valid: %s", len(self.train_data.frames),
                     sum(self.train_data.frames.values()) / 360000,
@@ -206,10 +228,11 @@ class ASRTask(Task):
                                                 world_size=world_size)
             logger.info("%d batches per epoch per rank (padding efficiency %.2f)", len(self._sampler),
                         self._sampler.padding_efficiency())
-        return map_batches(self._sampler.for_epoch(epoch), self.train_data.collate)
+        return map_batches(self._sampler.for_epoch(epoch), lambda utts: self.train_data.collate(utts, epoch))
 
     def train_step(self, model, batch: dict, step: int):
-        out = model(batch["feats"], batch["feat_lens"], None, batch["target_ids"], batch["target_lens"])
+        out = model(batch["feats"], batch["feat_lens"], batch.get("prompt_ids"), batch["target_ids"],
+                    batch["target_lens"], batch.get("prompt_lens"))
         acc = out["n_correct"].float() / out["n_tokens"].clamp(min=1)
         return out["loss"], {"ce": float(out["ce_loss"]), "ctc": float(out["ctc_loss"]), "acc": float(acc)}
 
@@ -223,8 +246,8 @@ class ASRTask(Task):
         max_frames = max(self.cfg.train.max_frames, 4000)
         for utts in self.valid_data.batches(max_frames, self.cfg.train.batch_size):
             b = self.valid_data.collate(utts)
-            out = model(b["feats"].to(device), b["feat_lens"].to(device), None, b["target_ids"].to(device),
-                        b["target_lens"].to(device))
+            out = model(b["feats"].to(device), b["feat_lens"].to(device), b.get("prompt_ids"),
+                        b["target_ids"].to(device), b["target_lens"].to(device), b.get("prompt_lens"))
             n = float(out["n_tokens"])
             for k in ("ce", "ctc", "loss"):
                 tot[k] += float(out[k if k == "loss" else f"{k}_loss"]) * n
@@ -281,8 +304,8 @@ def decode_utts(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts: list[
             ids = model.encoder.ctc_greedy(enc, enc_lens)
         else:
             limit = max_new_tokens or token_budget(int(b["feat_lens"].max()), tokens_per_second)
-            ids = model.transcribe(feats, lens, beam_size=beam_size, max_new_tokens=limit,
-                                   length_penalty=length_penalty)
+            ids = model.transcribe(feats, lens, b.get("prompt_ids"), beam_size=beam_size, max_new_tokens=limit,
+                                   length_penalty=length_penalty, prompt_lens=b.get("prompt_lens"))
         for u, seq in zip(chunk, ids):
             hyps[u] = tokens.decode(seq)
     model.train(was_training)
@@ -354,11 +377,23 @@ def parse_split(split: str) -> tuple[int, int]:
 
 
 def prepare_inference(exp_dir: str, checkpoint: str, data_dir: str, split: str = "1/1",
-                      device: str = "auto") -> InferenceJob:
-    """Load the model of ``exp_dir`` and take every NJ-th utterance of ``data_dir`` from JOB on."""
+                      device: str = "auto", biasing: str = "auto", bias_distractors: int = -1,
+                      bias_keywords: str = "") -> InferenceJob:
+    """Load the model of ``exp_dir`` and take every NJ-th utterance of ``data_dir`` from JOB on.
+
+    biasing: 'auto' gives the model keyword lists if it was trained with them (data.biasing.enabled), 'on' /
+    'off' force it; bias_distractors >= 0 overrides the number of distractors; bias_keywords the keywords table
+    (default <data_dir>/keywords)."""
+    if biasing not in ("auto", "on", "off"):
+        raise ValueError(f"biasing {biasing!r}: use auto, on or off")
     job, nj = parse_split(split)
     dev = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
     model, cfg, tokens, ckpt = load_asr_model(exp_dir, checkpoint, dev)
     data = FeatsData(data_dir, tokens, cfg.data.cmvn, need_text=False)
+    bcfg = cfg.data.biasing
+    if biasing == "on" or (biasing == "auto" and bcfg.enabled):
+        if bias_distractors >= 0:
+            bcfg = replace(bcfg, eval_distractors=bias_distractors)
+        data.use_biasing(bcfg, bias_keywords)
     return InferenceJob(model, tokens, data, sorted(data.utt_ids())[job - 1::nj], dev, ckpt, job)
 

@@ -54,6 +54,10 @@ class ASRGRPODataConfig:
     valid_decode_utts: int = option(300, "Dev utterances decoded at each validation (the first N by id); their "
                                          "WER is the validation loss. 0 = all.")
     max_utt_frames: int = option(3000, "RL utterances with more feature frames are skipped (counted in the log).")
+    biasing: str = option("auto", "Biasing lists in the prompts (audiorl/data/biasing.py): auto = as the SFT model "
+                                  "was trained (its data.biasing), on / off to force. With lists, R3 (keywords) "
+                                  "scores against each utterance's list, so inserting a distractor lowers its "
+                                  "precision.")
     tokens_per_second: float = option(DEFAULT_TOKENS_PER_SECOND, "Sampling budget per batch: min(grpo.max_new_tokens, "
                                       "max(16, this x the longest audio in s)); see audiorl.tasks.asr.token_budget. "
                                       "Loops stop early instead of running every row to grpo.max_new_tokens.")
@@ -141,6 +145,12 @@ class ASRGRPOTask(GRPOTask):
         self.keywords = _table_or_default(d.keywords, d.rl_dir)
         self.valid_data = FeatsData(d.valid_dir, self.tokens, self.cmvn) if d.valid_dir else None
         self.valid_keywords = _table_or_default(d.valid_keywords, d.valid_dir) if d.valid_dir else {}
+        if d.biasing not in ("auto", "on", "off"):
+            raise ValueError(f"data.biasing={d.biasing!r}: use auto, on or off")
+        if d.biasing == "on" or (d.biasing == "auto" and sft.data.biasing.enabled):
+            self.data.use_biasing(sft.data.biasing, d.keywords)
+            if self.valid_data is not None:
+                self.valid_data.use_biasing(sft.data.biasing, d.valid_keywords)
         self._sampler: LengthBucketSampler | None = None
         logger.info("GRPO from %s (%s): %d RL utterances in %s (%d with keywords), B %d x G %d per step",
                     d.sft_exp, cfg.train.init_from, len(self.data.frames), d.rl_dir,
@@ -160,7 +170,7 @@ class ASRGRPOTask(GRPOTask):
         return map_batches(self._sampler.for_epoch(epoch), self.data.collate)
 
     def encode_prompts(self, model: ASRModel, batch: dict):
-        return model.encode(batch["feats"], batch["feat_lens"])
+        return model.encode(batch["feats"], batch["feat_lens"], batch.get("prompt_ids"), batch.get("prompt_lens"))
 
     def policy_llm(self, model: ASRModel):
         return model.llm
@@ -178,11 +188,13 @@ class ASRGRPOTask(GRPOTask):
 
     def reward_inputs(self, batch: dict, rollout: Rollout) -> list[RewardInput]:
         G, utts = rollout.num_generations, batch["utts"]
+        lists = batch.get("bias_lists")  # with biasing, R3 scores the list: true keywords and distractors
         out = []
         for i, ids in enumerate(rollout.completion_ids(self.eos_id)):
             u = utts[i // G]
+            kws = lists[i // G] if lists is not None else self.keywords.get(u)
             out.append(RewardInput(hyp_text=self.tokens.decode(ids), ref_text=self.data.text[u], hyp_tokens=ids,
-                                   group_index=i // G, keywords=self.keywords.get(u), meta={"utt": u}))
+                                   group_index=i // G, keywords=kws, meta={"utt": u}))
         return out
 
     def extra_loss(self, model: ASRModel, batch: dict, cache: dict):
@@ -193,7 +205,8 @@ class ASRGRPOTask(GRPOTask):
         was = model.training
         model.train()
         try:
-            out = model(batch["feats"], batch["feat_lens"], None, batch["target_ids"], batch["target_lens"])
+            out = model(batch["feats"], batch["feat_lens"], batch.get("prompt_ids"), batch["target_ids"],
+                        batch["target_lens"], batch.get("prompt_lens"))
         finally:
             model.train(was)
         return w * out["loss"], {"sft_loss": out["loss"].detach()}
@@ -217,8 +230,10 @@ class ASRGRPOTask(GRPOTask):
                "ins": t.pct("ins") / 100}
         if res.keyword_totals is not None:
             out["kw_recall"] = res.keyword_totals.recall
-        samples = [RewardInput(hyp_text=hyps[u], ref_text=refs[u], hyp_tokens=self.tokens.encode(hyps[u]),
-                               group_index=i, keywords=self.valid_keywords.get(u)) for i, u in enumerate(utts)]
+        b = self.valid_data.biasing
+        samples = [RewardInput(hyp_text=hyps[u], ref_text=refs[u], hyp_tokens=self.tokens.encode(hyps[u]), group_index=i,
+                               keywords=b.words(u) if b is not None else self.valid_keywords.get(u))
+                   for i, u in enumerate(utts)]
         total, per = compute_rewards(self.rewards, samples)
         out["reward"] = float(total.mean())
         out.update({f"reward_{k}": float(v.mean()) for k, v in per.items()})
@@ -242,7 +257,8 @@ def sample_hypotheses(model: ASRModel, data: FeatsData, tokens: ASRTokens, utts:
         chunk = order[i: i + n]
         i += len(chunk)
         b = data.collate(chunk)
-        x, lens = model.encode(b["feats"].to(device), b["feat_lens"].to(device))
+        x, lens = model.encode(b["feats"].to(device), b["feat_lens"].to(device), b.get("prompt_ids"),
+                               b.get("prompt_lens"))
         limit = token_budget(int(b["feat_lens"].max()), tokens_per_second)
         g = generate(model.llm, x, lens, limit, c.eos_id, temperature=temperature, top_k=top_k, top_p=top_p,
                      num_samples=num_samples, generator=gen, pad_id=c.pad_id)

@@ -70,6 +70,8 @@ inference_nj=2         # parallel decoding jobs
 inference_mode=llm     # llm: the LLM decoder; ctc: best path of the encoder's CTC head (fast, encoder only)
 beam_size=1            # 1 = greedy search (inference_mode llm)
 inference_args=        # extra options for audiorl.bin.asr_decode, e.g. "--length_penalty 1.2"
+inference_tag=         # decode dirs are decode_<set>_<tag>; default beam<beam_size> (ctc with --inference_mode ctc),
+                       # e.g. --inference_tag beam1_nobias --inference_args "--biasing off" for a biasing model without lists
 decode_valid=true      # also decode and score the valid set
 score_unit=word        # word (WER) or char (CER)
 results_title="synth_en ASR"  # heading of RESULTS.md
@@ -141,8 +143,10 @@ fi
 bpedir=data/token_list/${token_type}${nbpe}
 bpemodel=${bpedir}/bpe.model
 asr_exp=${expdir}/asr_$(tag_of "${asr_tag}" "${asr_config}")
-inference_tag=beam${beam_size}
-[ "${inference_mode}" = ctc ] && inference_tag=ctc
+if [ -z "${inference_tag}" ]; then
+    inference_tag=beam${beam_size}
+    [ "${inference_mode}" = ctc ] && inference_tag=ctc
+fi
 decode_sets=(${test_sets})
 [ "${decode_valid}" = true ] && decode_sets=("${valid_set}" "${decode_sets[@]}")
 

@@ -1,0 +1,121 @@
+"""Contextual biasing lists: keywords placed in the ASR prompt so the LLM can copy rare words it is told about.
+
+With ``BiasingConfig.enabled`` every utterance's prompt becomes ``[audio][w_1 w_2 ... w_n][<|transcribe|>]``: the
+text ids of a shuffled list of single-word keywords, then the task prompt. The list holds the utterance's own
+keywords (``data/<set>/keywords``) and distractors drawn from a pool (every keyword of the set, or ``pool_file``),
+so the model has to check each entry against the audio instead of pasting the list. An empty list gives the plain
+``[<|transcribe|>]`` prompt of a model trained without biasing, so a biasing model is a fine-tune of one.
+
+Two modes, both deterministic:
+* training (``epoch`` given): a share ``train_prob`` of the utterances get a list (the rest stay plain, so the model
+  still transcribes without one), with 0..``max_distractors`` distractors; redrawn each epoch.
+* evaluation (``epoch`` None: decoding, RL, validation): every utterance gets its keywords plus exactly
+  ``eval_distractors`` distractors, fixed per utterance (seeded by its id), so systems compare on the same lists.
+
+The true keywords are in the evaluation list, as in the contextual-biasing literature (a list of the test set's
+rare words with N distractors): what is measured is whether the model uses a list, not whether one can be guessed.
+RL's keyword reward (R3) scores against the same list, so its precision punishes inserting distractors.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from audiorl.config import option
+from audiorl.data.kaldi import DataDirError, read_list_table
+
+
+@dataclass
+class BiasingConfig:
+    """Keyword lists in the ASR prompt (contextual biasing; audiorl/data/biasing.py)."""
+
+    enabled: bool = option(False, "Put a biasing list (the utterance's keywords + distractors, shuffled) in the "
+                                  "prompt between the audio embeddings and <|transcribe|>. Needs <data dir>/keywords.")
+    train_prob: float = option(0.5, "Share of training utterances given a list (redrawn each epoch); the rest get "
+                                     "the plain prompt, so the model still transcribes without one.")
+    max_distractors: int = option(10, "Training lists carry 0..max_distractors distractors (uniform).")
+    eval_distractors: int = option(10, "Decoding, RL and validation lists carry exactly this many distractors "
+                                       "(fewer if the pool is smaller).")
+    pool_file: str = option("", "Distractor pool, one keyword per line; '' = every keyword of the data dir's "
+                                "keywords table (the set's own rare words, as biasing test sets are built).")
+    max_list_words: int = option(24, "Hard cap on the list length (true keywords first, then distractors), which "
+                                     "bounds the prompt; 0 = no cap.")
+    seed: int = option(0, "Seed of the list draws (with the utterance id, and the epoch in training).")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.train_prob <= 1.0:
+            raise ValueError(f"biasing.train_prob={self.train_prob} must be in [0, 1]")
+        if self.max_distractors < 0 or self.eval_distractors < 0 or self.max_list_words < 0:
+            raise ValueError("biasing.max_distractors, eval_distractors and max_list_words must be >= 0")
+
+
+def _read_pool(path: str) -> list[str]:
+    words: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if len(parts) > 1:
+                raise DataDirError(f"{path}:{n}: one keyword per line expected, got {line.strip()!r}; "
+                                   "biasing keywords are single words")
+            words.extend(parts)
+    if not words:
+        raise DataDirError(f"{path}: empty distractor pool; list one keyword per line or set biasing.pool_file ''")
+    return sorted(set(words))
+
+
+class BiasingLists:
+    """Draws each utterance's biasing list and turns a batch of lists into prompt ids."""
+
+    def __init__(self, cfg: BiasingConfig, keywords: dict[str, list[str]], encode: Callable[[str], list[int]],
+                 task_prompt: Sequence[int], pad_id: int):
+        self.cfg, self.keywords, self.encode = cfg, keywords, encode
+        self.task_prompt, self.pad_id = list(task_prompt), pad_id
+        self.pool = (_read_pool(cfg.pool_file) if cfg.pool_file
+                     else sorted({w for ws in keywords.values() for w in ws}))
+
+    @classmethod
+    def for_data_dir(cls, cfg: BiasingConfig, data_dir: str, encode, task_prompt, pad_id,
+                     keywords_file: str = "") -> "BiasingLists":
+        path = keywords_file or os.path.join(data_dir, "keywords")
+        if not os.path.isfile(path):
+            raise DataDirError(f"{path}: no such file, but the model uses biasing lists (data.biasing.enabled); "
+                               "give the data dir a keywords table ('<utt> <kw> ...', empty value = none; "
+                               "utils/copy_data_dir.sh carries it) or decode with --biasing off")
+        return cls(cfg, read_list_table(path), encode, task_prompt, pad_id)
+
+    def words(self, utt: str, epoch: int | None = None) -> list[str]:
+        """The utterance's list (shuffled), [] for none."""
+        c = self.cfg
+        key = f"{c.seed}:{utt}" if epoch is None else f"{c.seed}:{epoch}:{utt}"
+        rng = random.Random(zlib.crc32(key.encode("utf-8")))
+        if epoch is not None and rng.random() >= c.train_prob:
+            return []
+        true = list(dict.fromkeys(self.keywords.get(utt, [])))  # unique, in order
+        n = c.eval_distractors if epoch is None else rng.randint(0, c.max_distractors)
+        if c.max_list_words:
+            true = true[: c.max_list_words]
+            n = min(n, c.max_list_words - len(true))
+        spoken = set(true)
+        others = [w for w in self.pool if w not in spoken]
+        out = true + rng.sample(others, min(n, len(others)))
+        rng.shuffle(out)  # the position of a word must not tell whether it is spoken
+        return out
+
+    def prompt_ids(self, words: list[str]) -> list[int]:
+        return (self.encode(" ".join(words)) if words else []) + self.task_prompt
+
+    def batch(self, utts: Sequence[str], epoch: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """prompt_ids (B, P) right-padded with pad_id, prompt_lens (B,), and the lists themselves."""
+        lists = [self.words(u, epoch) for u in utts]
+        ids = [self.prompt_ids(w) for w in lists]
+        P = max(len(x) for x in ids)
+        out = torch.full((len(ids), P), self.pad_id, dtype=torch.long)
+        for i, x in enumerate(ids):
+            out[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        return out, torch.tensor([len(x) for x in ids]), lists
