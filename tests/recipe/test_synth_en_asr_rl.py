@@ -80,3 +80,27 @@ def test_rl_stages(smoke_recipe):
         texts = [read_table(str(asr / f"exp/sampled_wer_smoke/{d}/draw{k}/text"), allow_empty_value=True)
                  for k in (1, 2)]
         assert all(set(t) == set(read_table(str(asr / "data/test/text"))) for t in texts)
+
+
+def test_biasing_through_the_recipe(smoke_recipe):
+    """Contextual biasing end to end: an SFT with keyword lists, its decoding with lists (as trained) and without
+    (--inference_tag/--inference_args), and a GRPO variant on D3 whose prompts carry lists."""
+    recipe, _, _ = smoke_recipe
+    asr = recipe / "asr"
+    run(["./run.sh", "--stage", "4", "--stop_stage", "10", *COMMON], asr)  # the smoke SFT model and D0-D3
+    bias = ["--asr_config", "conf/train_asr_smoke.yaml", "--asr_tag", "smoke_bias", "--test_sets", "test",
+            "--inference_nj", "1", "--asr_args", "--data.biasing.enabled true --data.biasing.eval_distractors 2"]
+    run(["./run.sh", "--stage", "5", "--stop_stage", "7", *bias], asr)
+    exp = asr / "exp/asr_smoke_bias"
+    assert "enabled: true" in (exp / "config.yaml").read_text()
+    run(["./run.sh", "--stage", "6", "--stop_stage", "7", *bias, "--inference_tag", "beam1_nobias",
+         "--inference_args", "--biasing off"], asr)
+    for tag, want in (("beam1", 2), ("beam1_nobias", None)):
+        rtf = json.loads((exp / f"decode_test_{tag}/rtf.json").read_text())
+        assert rtf["biasing_distractors"] == want
+        assert (exp / f"decode_test_{tag}/score_word/result.json").is_file()
+    run(["./run.sh", "--stage", "11", "--stop_stage", "13", *bias,
+         "--rl_variants", "bias_smoke:D3:conf/grpo_smoke.yaml"], asr)
+    g = asr / "exp/grpo_bias_smoke"
+    assert "biasing lists from" in (g / "log/asr_grpo.log").read_text()  # the task set-up, before train.log
+    assert (g / "decode_test_beam1/score_word/result.json").is_file()
