@@ -55,6 +55,14 @@ class BiasingConfig:
             raise ValueError("biasing.max_distractors, eval_distractors and max_list_words must be >= 0")
 
 
+def lists_wanted(mode: str, trained: BiasingConfig, what: str = "biasing") -> bool:
+    """Whether to give a model lists: mode 'auto' = as it was trained (``trained.enabled``), 'on' / 'off' force it.
+    ``what`` names the setting in the error (an option or config key)."""
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"{what}={mode!r}: use auto, on or off")
+    return mode == "on" or (mode == "auto" and trained.enabled)
+
+
 def _read_pool(path: str) -> list[str]:
     words: list[str] = []
     with open(path, encoding="utf-8") as f:

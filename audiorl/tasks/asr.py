@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from audiorl.config import load_config, option
-from audiorl.data.biasing import BiasingConfig, BiasingLists
+from audiorl.data.biasing import BiasingConfig, BiasingLists, lists_wanted
 from audiorl.data.features import apply_cmvn, load_cmvn
 from audiorl.data.kaldi import DataDirError, read_table
 from audiorl.data.sampler import LengthBucketSampler, map_batches
@@ -384,14 +384,12 @@ def prepare_inference(exp_dir: str, checkpoint: str, data_dir: str, split: str =
     biasing: 'auto' gives the model keyword lists if it was trained with them (data.biasing.enabled), 'on' /
     'off' force it; bias_distractors >= 0 overrides the number of distractors; bias_keywords the keywords table
     (default <data_dir>/keywords)."""
-    if biasing not in ("auto", "on", "off"):
-        raise ValueError(f"biasing {biasing!r}: use auto, on or off")
     job, nj = parse_split(split)
     dev = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
     model, cfg, tokens, ckpt = load_asr_model(exp_dir, checkpoint, dev)
     data = FeatsData(data_dir, tokens, cfg.data.cmvn, need_text=False)
     bcfg = cfg.data.biasing
-    if biasing == "on" or (biasing == "auto" and bcfg.enabled):
+    if lists_wanted(biasing, bcfg, "--biasing"):
         if bias_distractors >= 0:
             bcfg = replace(bcfg, eval_distractors=bias_distractors)
         data.use_biasing(bcfg, bias_keywords)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from audiorl.config import load_config, option
+from audiorl.data.biasing import lists_wanted
 from audiorl.data.kaldi import read_list_table
 from audiorl.data.sampler import LengthBucketSampler, map_batches
 from audiorl.log import get_logger
@@ -145,9 +146,7 @@ class ASRGRPOTask(GRPOTask):
         self.keywords = _table_or_default(d.keywords, d.rl_dir)
         self.valid_data = FeatsData(d.valid_dir, self.tokens, self.cmvn) if d.valid_dir else None
         self.valid_keywords = _table_or_default(d.valid_keywords, d.valid_dir) if d.valid_dir else {}
-        if d.biasing not in ("auto", "on", "off"):
-            raise ValueError(f"data.biasing={d.biasing!r}: use auto, on or off")
-        if d.biasing == "on" or (d.biasing == "auto" and sft.data.biasing.enabled):
+        if lists_wanted(d.biasing, sft.data.biasing, "data.biasing"):
             self.data.use_biasing(sft.data.biasing, d.keywords)
             if self.valid_data is not None:
                 self.valid_data.use_biasing(sft.data.biasing, d.valid_keywords)

@@ -89,3 +89,12 @@ def test_pool_file_and_missing_keywords(tmp_path):
 def test_config_validation(bad):
     with pytest.raises(ValueError, match="biasing"):
         load_config(BiasingConfig, overrides=bad)
+
+
+def test_lists_wanted_follows_the_trained_model_unless_forced():
+    from audiorl.data.biasing import lists_wanted
+    on, off = BiasingConfig(enabled=True), BiasingConfig()
+    assert lists_wanted("auto", on) and not lists_wanted("auto", off)
+    assert lists_wanted("on", off) and not lists_wanted("off", on)
+    with pytest.raises(ValueError, match="--biasing='yes'"):
+        lists_wanted("yes", on, "--biasing")
