@@ -8,7 +8,9 @@ so the model has to check each entry against the audio instead of pasting the li
 
 Two modes, both deterministic:
 * training (``epoch`` given): a share ``train_prob`` of the utterances get a list (the rest stay plain, so the model
-  still transcribes without one), with 0..``max_distractors`` distractors; redrawn each epoch.
+  still transcribes without one), with 0..``max_distractors`` distractors and, with ``ref_words``, a few words of
+  the transcript itself (CLAS-style: a model that has memorised its training set learns nothing from its keywords
+  alone, while SpecAugment-masked reference words make copying from the list pay); redrawn each epoch.
 * evaluation (``epoch`` None: decoding, RL, validation): every utterance gets its keywords plus exactly
   ``eval_distractors`` distractors, fixed per utterance (seeded by its id), so systems compare on the same lists.
 
@@ -46,13 +48,18 @@ class BiasingConfig:
                                 "keywords table (the set's own rare words, as biasing test sets are built).")
     max_list_words: int = option(24, "Hard cap on the list length (true keywords first, then distractors), which "
                                      "bounds the prompt; 0 = no cap.")
+    ref_words: int = option(0, "Training lists also carry 0..ref_words words of the utterance's own transcript "
+                                "(CLAS-style reference phrases, at least ref_min_chars long), so that every listed "
+                                "utterance, not only one with keywords, shows the model a spoken word in its list. "
+                                "0 = keywords only. Evaluation lists never use the reference.")
+    ref_min_chars: int = option(4, "Shortest transcript word that ref_words may put in a list (skips function words).")
     seed: int = option(0, "Seed of the list draws (with the utterance id, and the epoch in training).")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.train_prob <= 1.0:
             raise ValueError(f"biasing.train_prob={self.train_prob} must be in [0, 1]")
-        if self.max_distractors < 0 or self.eval_distractors < 0 or self.max_list_words < 0:
-            raise ValueError("biasing.max_distractors, eval_distractors and max_list_words must be >= 0")
+        if min(self.max_distractors, self.eval_distractors, self.max_list_words, self.ref_words) < 0:
+            raise ValueError("biasing.max_distractors, eval_distractors, max_list_words and ref_words must be >= 0")
 
 
 def lists_wanted(mode: str, trained: BiasingConfig, what: str = "biasing") -> bool:
@@ -97,14 +104,18 @@ class BiasingLists:
                                "utils/copy_data_dir.sh carries it) or decode with --biasing off")
         return cls(cfg, read_list_table(path), encode, task_prompt, pad_id)
 
-    def words(self, utt: str, epoch: int | None = None) -> list[str]:
-        """The utterance's list (shuffled), [] for none."""
+    def words(self, utt: str, epoch: int | None = None, ref: Sequence[str] = ()) -> list[str]:
+        """The utterance's list (shuffled), [] for none. ``ref``: its transcript words, which training lists draw
+        ``ref_words`` extra entries from."""
         c = self.cfg
         key = f"{c.seed}:{utt}" if epoch is None else f"{c.seed}:{epoch}:{utt}"
         rng = random.Random(zlib.crc32(key.encode("utf-8")))
         if epoch is not None and rng.random() >= c.train_prob:
             return []
         true = list(dict.fromkeys(self.keywords.get(utt, [])))  # unique, in order
+        if epoch is not None and c.ref_words and ref:
+            cands = sorted({w for w in ref if len(w) >= c.ref_min_chars} - set(true))
+            true += rng.sample(cands, min(rng.randint(0, c.ref_words), len(cands)))
         n = c.eval_distractors if epoch is None else rng.randint(0, c.max_distractors)
         if c.max_list_words:
             true = true[: c.max_list_words]
@@ -118,9 +129,12 @@ class BiasingLists:
     def prompt_ids(self, words: list[str]) -> list[int]:
         return (self.encode(" ".join(words)) if words else []) + self.task_prompt
 
-    def batch(self, utts: Sequence[str], epoch: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
-        """prompt_ids (B, P) right-padded with pad_id, prompt_lens (B,), and the lists themselves."""
-        lists = [self.words(u, epoch) for u in utts]
+    def batch(self, utts: Sequence[str], epoch: int | None = None,
+              refs: dict[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """prompt_ids (B, P) right-padded with pad_id, prompt_lens (B,), and the lists themselves. ``refs``: the
+        transcripts, for training lists with ``ref_words``."""
+        refs = refs or {}
+        lists = [self.words(u, epoch, refs.get(u, "").split()) for u in utts]
         ids = [self.prompt_ids(w) for w in lists]
         P = max(len(x) for x in ids)
         out = torch.full((len(ids), P), self.pad_id, dtype=torch.long)

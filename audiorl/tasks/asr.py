@@ -179,7 +179,7 @@ class FeatsData:
         b = dict(utts=list(utts), feats=feats, feat_lens=torch.tensor([m.shape[0] for m in mats]),
                  target_ids=targets, target_lens=torch.tensor([len(self.ids[u]) for u in utts]))
         if self.biasing is not None:
-            b["prompt_ids"], b["prompt_lens"], b["bias_lists"] = self.biasing.batch(utts, epoch)
+            b["prompt_ids"], b["prompt_lens"], b["bias_lists"] = self.biasing.batch(utts, epoch, self.text)
         return b
 
     def batches(self, max_frames: int, batch_size: int = 0) -> list[list[str]]:

@@ -61,6 +61,26 @@ def test_training_draws_share_sizes_and_epochs():
     assert all(_lists(train_prob=1.0, max_distractors=1).words(u, 3) for u in KW if KW[u])
 
 
+def test_reference_words_join_training_lists_only():
+    ref = {u: "a w30 go to w31 an w32 w33" for u in KW}  # "a", "go", "to", "an" are under ref_min_chars
+    b = _lists(train_prob=1.0, max_distractors=0, max_list_words=0, ref_words=2, ref_min_chars=3)
+    counts = set()
+    for u in KW:
+        w = b.words(u, epoch=0, ref=ref[u].split())
+        extra = set(w) - set(KW[u])
+        assert extra <= {"w30", "w31", "w32", "w33"}, "only long-enough transcript words, no distractors"
+        assert len(w) == len(set(w))
+        counts.add(len(extra - set(KW[u])))
+    assert counts == {0, 1, 2}
+    assert all(b.words(u, ref=ref[u].split()) == _lists(max_list_words=0, ref_words=2).words(u) for u in KW), \
+        "evaluation lists never take words from the reference"
+    # the default (ref_words 0) ignores the transcript: draws stay those of a model trained before the option
+    plain = _lists(train_prob=0.7, max_distractors=3)
+    assert all(plain.words(u, 2, ref[u].split()) == plain.words(u, 2) for u in KW)
+    ids, lens, lists = b.batch(["u003", "u004"], epoch=0, refs={"u003": ref["u003"], "u004": ref["u004"]})
+    assert lists == [b.words("u003", 0, ref["u003"].split()), b.words("u004", 0, ref["u004"].split())]
+
+
 def test_prompt_ids_and_batch_padding():
     b = _lists(eval_distractors=2)
     assert b.prompt_ids([]) == [99], "no list = the plain task prompt"
@@ -85,7 +105,8 @@ def test_pool_file_and_missing_keywords(tmp_path):
         BiasingLists.for_data_dir(BiasingConfig(), str(tmp_path), _encode, [99], 98)
 
 
-@pytest.mark.parametrize("bad", [["--train_prob", "1.5"], ["--max_distractors", "-1"], ["--eval_distractors", "-2"]])
+@pytest.mark.parametrize("bad", [["--train_prob", "1.5"], ["--max_distractors", "-1"], ["--eval_distractors", "-2"],
+                                 ["--ref_words", "-1"]])
 def test_config_validation(bad):
     with pytest.raises(ValueError, match="biasing"):
         load_config(BiasingConfig, overrides=bad)
