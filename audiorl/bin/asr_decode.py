@@ -3,7 +3,8 @@
     python -m audiorl.bin.asr_decode --exp_dir exp/asr_sft --data_dir dump/fbank/test \
         --out_dir exp/asr_sft/decode_test_beam1 [--beam_size 4] [--split 1/4] [--biasing off]
 
-Writes ``<out_dir>/text`` (hypotheses, Kaldi table) and ``<out_dir>/rtf.json`` (decoding time, audio
+Writes ``<out_dir>/text`` (hypotheses, Kaldi table), with biasing lists ``<out_dir>/bias_lists`` (each utterance's
+list, as in its prompt), and ``<out_dir>/rtf.json`` (decoding time, audio
 time, real-time factor). ``--split JOB/NJ`` decodes every NJ-th utterance starting at JOB (1-based),
 for run.pl/slurm.pl parallel jobs; the stage script merges the pieces.
 """
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     audio_s = sum(data.frames[u] for u in utts) / 100.0  # 10 ms frame shift
     os.makedirs(a.out_dir, exist_ok=True)
     write_table(os.path.join(a.out_dir, "text"), hyps)
+    lists = os.path.join(a.out_dir, "bias_lists")  # what each prompt held, for scoring (score.py --bias_lists)
+    if data.biasing is not None:
+        write_table(lists, {u: data.biasing.words(u) for u in utts})
+    elif os.path.exists(lists):
+        os.remove(lists)  # a stale one from an earlier decoding with lists
     rtf = {"utts": len(utts), "decode_seconds": round(dt, 3), "audio_seconds": round(audio_s, 2),
            "rtf": round(dt / max(audio_s, 1e-9), 5), "mode": a.mode, "beam_size": a.beam_size, "checkpoint": ckpt,
            "device": str(device), "threads": torch.get_num_threads(),

@@ -2,7 +2,8 @@
 
     python -m audiorl.bin.merge_decode exp/asr_x/decode_test_beam1 [--nj 2] [--data_dir dump/fbank/test]
 
-Concatenates ``split/*/text`` into ``text`` (C-sorted), sums ``split/*/rtf.json`` into ``rtf.json``, and
+Concatenates ``split/*/text`` into ``text`` (C-sorted), likewise ``split/*/bias_lists`` (decoding with biasing lists;
+all jobs or none), sums ``split/*/rtf.json`` into ``rtf.json``, and
 with ``--data_dir`` checks that every utterance of its feats.scp got a hypothesis (exit 1 naming the
 missing ones otherwise).
 """
@@ -29,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"merge_decode: {split}: found {len(jobs)} job dirs, expected {a.nj or '>= 1'}; rerun the decoding",
               file=sys.stderr)
         return 1
+    have = [j for j in jobs if os.path.isfile(os.path.join(split, j, "bias_lists"))]
+    lists_out = os.path.join(a.decode_dir, "bias_lists")
+    if have and len(have) != len(jobs):
+        print(f"merge_decode: {split}: bias_lists in {len(have)} of {len(jobs)} job dirs (jobs decoded with and "
+              "without biasing lists); rerun the decoding", file=sys.stderr)
+        return 1
     hyps: dict[str, str] = {}
     rtf = {"utts": 0, "decode_seconds": 0.0, "audio_seconds": 0.0}
     extra: dict = {}
@@ -48,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"(first: {missing[:5]}); see {a.decode_dir}/log/", file=sys.stderr)
             return 1
     write_table(os.path.join(a.decode_dir, "text"), hyps)
+    if have:
+        lists: dict[str, str] = {}
+        for j in jobs:
+            lists.update(read_table(os.path.join(split, j, "bias_lists"), allow_empty_value=True))
+        write_table(lists_out, lists)
+    elif os.path.exists(lists_out):
+        os.remove(lists_out)
     rtf["rtf"] = round(rtf["decode_seconds"] / max(rtf["audio_seconds"], 1e-9), 5)
     rtf.update(extra, jobs=len(jobs))
     with open(os.path.join(a.decode_dir, "rtf.json"), "w") as f:

@@ -30,6 +30,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-space", type=str2bool, default=False, metavar="true|false",
                    help="with --unit char, score word boundaries as a <space> token (ESPnet's CER convention)")
     p.add_argument("--keywords", help="keywords table '<utt> <kw1> <kw2> ...' for keyword precision/recall")
+    p.add_argument("--bias_lists", help="the biasing lists decoding used, '<utt> <w1> <w2> ...' (asr_decode writes "
+                                        "<decode dir>/bias_lists): counts list words written but not spoken")
     p.add_argument("--utt2spk", help="utt2spk table: adds per-speaker rows to the summary")
     p.add_argument("--ignore-extra", type=str2bool, default=False, metavar="true|false",
                    help="allow hypotheses whose utterance is not in the reference (otherwise an error)")
@@ -45,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         refs = read_table(args.ref, allow_empty_value=True)  # an empty reference is legal (silence)
         hyps = read_table(args.hyp, allow_empty_value=True)  # so is an empty hypothesis
         kws = read_list_table(args.keywords) if args.keywords else None
+        lists = read_list_table(args.bias_lists) if args.bias_lists else None
         utt2spk = read_table(args.utt2spk) if args.utt2spk else None
         res = score(refs, hyps, unit=args.unit, norm=norm, keep_space=args.keep_space, keywords=kws,
-                    ignore_extra=args.ignore_extra)
+                    ignore_extra=args.ignore_extra, bias_lists=lists)
         txt, _ = write_result(args.out, res, utt2spk=utt2spk, ref_path=args.ref, hyp_path=args.hyp)
     except (DataDirError, ScoreError, ValueError, OSError) as e:
         logger.error("%s", e)
@@ -62,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if kt is not None:
         print(f"%KW P {100 * kt.precision:.2f} R {100 * kt.recall:.2f} F {100 * kt.f1:.2f} "
               f"[ {kt.hits} hits / {kt.expected} listed, {kt.found} found ]")
+    bt = res.bias_totals
+    if bt is not None:
+        print(f"%BIAS FA {bt.found - bt.hits} [ list words written beyond the reference, "
+              f"{sum(1 for b in res.bias.values() if b.found > b.hits)} utterances ] R {100 * bt.recall:.2f} "
+              f"[ {bt.hits} / {bt.expected} spoken list words ]")
     return 0
 
 

@@ -100,6 +100,11 @@ def format_result_txt(res: ScoreResult, *, utt2spk: Mapping[str, str] | None = N
     if kt is not None:
         head.append(f"Keywords: expected {kt.expected}, found {kt.found}, hits {kt.hits}; P {100 * kt.precision:.1f} "
                     f"R {100 * kt.recall:.1f} F {100 * kt.f1:.1f}")
+    bt = res.bias_totals
+    if bt is not None:
+        head.append(f"Biasing lists: {bt.expected} listed words spoken, {bt.hits} of them written; "
+                    f"{bt.found - bt.hits} false alarms (list words written beyond the reference) in "
+                    f"{sum(1 for b in res.bias.values() if b.found > b.hits)} utterances")
     rows = res.by_group(utt2spk) if utt2spk is not None else {}
     parts = ["\n".join(head), "", summary_table(rows, t, title), ""]
     for u, s in res.utts.items():
@@ -130,6 +135,10 @@ def result_json(res: ScoreResult, *, utt2spk: Mapping[str, str] | None = None, r
     if res.keywords is not None:
         d["keywords"] = {"totals": res.keyword_totals.to_dict(),
                          "utts": {u: [k.expected, k.found, k.hits] for u, k in res.keywords.items()}}
+    if res.bias is not None:
+        bt = res.bias_totals
+        d["bias_lists"] = {"totals": {**bt.to_dict(), "false_alarms": bt.found - bt.hits},
+                           "utts": {u: [k.expected, k.found, k.hits] for u, k in res.bias.items()}}
     return d
 
 

@@ -211,6 +211,9 @@ class ScoreResult:
     missing: list[str] = field(default_factory=list)  # reference utterances with no hypothesis
     extra: list[str] = field(default_factory=list)  # hypotheses with no reference (only if ignored)
     keywords: dict[str, KeywordCounts] | None = None  # per utterance, when a keyword table was given
+    # Per utterance, the same counts over the biasing list the model was given (audiorl/data/biasing.py): found -
+    # hits = list words written beyond what was spoken (a listed distractor copied into the transcript).
+    bias: dict[str, KeywordCounts] | None = None
 
     @property
     def totals(self) -> Counts:
@@ -221,6 +224,10 @@ class ScoreResult:
         if self.keywords is None:
             return None
         return sum(self.keywords.values(), KeywordCounts())
+
+    @property
+    def bias_totals(self) -> KeywordCounts | None:
+        return None if self.bias is None else sum(self.bias.values(), KeywordCounts())
 
     def by_group(self, utt2grp: Mapping[str, str]) -> dict[str, Counts]:
         """Totals per speaker (or any grouping); an utterance missing from the map is an error."""
@@ -244,12 +251,14 @@ class ScoreResult:
 def score(refs: Mapping[str, str], hyps: Mapping[str, str], *, unit: Unit = "word",
           norm: NormConfig | str | None = None, keep_space: bool = False,
           keywords: Mapping[str, list[str]] | None = None, ignore_extra: bool = False,
-          normalizer: Callable[[str], str] | None = None) -> ScoreResult:
+          normalizer: Callable[[str], str] | None = None,
+          bias_lists: Mapping[str, list[str]] | None = None) -> ScoreResult:
     """Score hypotheses against references; see the module docstring for the conventions.
 
     ``norm`` is a NormConfig or a preset name; ``normalizer`` (rarely needed) replaces the Normalizer
     built from it. ``keywords`` maps utt -> keyword list (the ``keywords`` table); utterances without an
-    entry have no keywords.
+    entry have no keywords. ``bias_lists`` maps utt -> the biasing list decoding put in its prompt (asr_decode's
+    ``bias_lists``), counted the same way, so that its found - hits are the list words written but not spoken.
     """
     cfg = resolve_norm(norm)
     nz = normalizer or Normalizer(cfg)
@@ -279,15 +288,18 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], *, unit: Unit = "wor
                           for c in chunks)
             out.utts[u] = UttScore(u, r, h, ops, u in missing_set)
 
-    if keywords is not None:
-        unknown = [u for u in keywords if u not in refs]
+    for name, table in (("keywords", keywords), ("bias_lists", bias_lists)):
+        if table is None:
+            continue
+        unknown = [u for u in table if u not in refs]
         if unknown:
-            logger.warning("keywords table has %d utterances not in the reference (ignored), e.g. %s",
-                           len(unknown), unknown[:3])
-        out.keywords = {}
+            logger.warning("%s table has %d utterances not in the reference (ignored), e.g. %s",
+                           name, len(unknown), unknown[:3])
+        counts = {}
         for u, r, h in zip(utts, ref_toks, hyp_toks):
-            kws = [tokenize(nz(k), unit) for k in keywords.get(u, [])]
-            out.keywords[u] = keyword_counts(kws, [t for t in r if t != SPACE_TOKEN], [t for t in h if t != SPACE_TOKEN])
+            kws = [tokenize(nz(k), unit) for k in table.get(u, [])]
+            counts[u] = keyword_counts(kws, [t for t in r if t != SPACE_TOKEN], [t for t in h if t != SPACE_TOKEN])
+        setattr(out, "keywords" if name == "keywords" else "bias", counts)
     return out
 
 

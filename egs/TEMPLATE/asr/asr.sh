@@ -218,10 +218,12 @@ decode_into() {
     ${python} -m audiorl.bin.merge_decode "${dir}" --nj "${inference_nj}" --data_dir "${data}"
 }
 # score_decode_dir <set> <dir>: WER/CER (${score_unit}) and keyword recall of <dir>/text against data/<set>
+# (and, when <dir> was decoded with biasing lists, the list words written but not spoken)
 # -> <dir>/score_<unit>/result.{txt,json}.
 score_decode_dir() {
     local opts=()
     [ -f "data/$1/keywords" ] && opts+=(--keywords "data/$1/keywords")
+    [ -f "$2/bias_lists" ] && opts+=(--bias_lists "$2/bias_lists")  # decoded with biasing lists
     ${python} -m audiorl.bin.score --ref "data/$1/text" --hyp "$2/text" --unit "${score_unit}" \
         --utt2spk "data/$1/utt2spk" "${opts[@]}" --out "$2/score_${score_unit}"
 }

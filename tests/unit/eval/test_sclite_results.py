@@ -151,3 +151,36 @@ def test_clis_end_to_end(tmp_path, capsys):
     assert score_cli.main(["--ref", str(ref), "--hyp", str(hyp_a), "--out", str(tmp_path / "o")]) == 1
     assert score_cli.main(["--ref", str(ref), "--hyp", str(hyp_a), "--out", str(tmp_path / "o"),
                            "--ignore-extra", "true"]) == 0
+
+
+def test_score_cli_reports_biasing_false_alarms(tmp_path, capsys):
+    ref, hyp, lists = tmp_path / "ref", tmp_path / "hyp", tmp_path / "bias_lists"
+    ref.write_text("u1 i saw paris\nu2 we met anna\nu3 nothing\n")
+    hyp.write_text("u1 i saw berlin\nu2 we met anna\nu3 nothing\n")
+    lists.write_text("u1 berlin paris oslo\nu2 anna rome\nu3\n")
+    out = tmp_path / "score_wer"
+    assert score_cli.main(["--ref", str(ref), "--hyp", str(hyp), "--out", str(out), "--bias_lists", str(lists)]) == 0
+    assert "%BIAS FA 1 [ list words written beyond the reference, 1 utterances ] R 50.00 [ 1 / 2" in \
+        capsys.readouterr().out
+    d = json.loads((out / "result.json").read_text())["bias_lists"]
+    assert d["totals"]["false_alarms"] == 1 and d["utts"]["u1"] == [1, 1, 0] and d["utts"]["u3"] == [0, 0, 0]
+    assert "1 false alarms (list words written beyond the reference) in 1 utterances" in (out / "result.txt").read_text()
+
+
+def test_merge_decode_joins_bias_lists_of_every_job_or_refuses(tmp_path, capsys):
+    from audiorl.bin import merge_decode
+
+    dec = tmp_path / "decode_test"
+    for j, (utt, words) in enumerate((("u1", "paris oslo"), ("u2", "")), 1):
+        d = dec / "split" / str(j)
+        d.mkdir(parents=True)
+        (d / "text").write_text(f"{utt} hello\n")
+        (d / "rtf.json").write_text(json.dumps({"utts": 1, "decode_seconds": 1.0, "audio_seconds": 2.0}))
+        (d / "bias_lists").write_text(f"{utt} {words}\n")
+    assert merge_decode.main([str(dec), "--nj", "2"]) == 0
+    assert (dec / "bias_lists").read_text().splitlines() == ["u1 paris oslo", "u2"]
+    (dec / "split" / "2" / "bias_lists").unlink()  # one job decoded without lists: a mixed dir is an error
+    assert merge_decode.main([str(dec), "--nj", "2"]) == 1
+    assert "bias_lists in 1 of 2 job dirs" in capsys.readouterr().err
+    (dec / "split" / "1" / "bias_lists").unlink()  # none now: the merged file of the earlier decoding goes
+    assert merge_decode.main([str(dec), "--nj", "2"]) == 0 and not (dec / "bias_lists").exists()

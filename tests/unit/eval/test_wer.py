@@ -142,6 +142,21 @@ def test_keyword_distractor_costs_precision_and_omission_costs_recall():
     assert (k.precision, k.recall, k.f1) == (1.0, 0.0, 0.0)  # nothing claimed wrongly, nothing found
 
 
+def test_bias_list_false_alarms_are_list_words_written_beyond_the_reference():
+    refs = {"u1": "i saw paris", "u2": "we met anna in rome", "u3": "nothing here"}
+    hyps = {"u1": "i saw berlin", "u2": "we met anna in rome rome", "u3": "nothing here"}
+    lists = {"u1": ["paris", "berlin", "oslo"], "u2": ["anna", "rome", "oslo"]}  # u3: no list (plain prompt)
+    r = score(refs, hyps, keywords={"u1": ["paris"]}, bias_lists=lists)
+    assert r.keyword_totals.found == 0, "the keyword table is scored on its own"
+    b1, b2, b3 = (r.bias[u] for u in ("u1", "u2", "u3"))
+    assert (b1.expected, b1.found, b1.hits) == (1, 1, 0)  # distractor 'berlin' written, 'paris' missed
+    assert (b2.expected, b2.found, b2.hits) == (2, 3, 2)  # "rome" written once more than spoken; "oslo" not
+    assert (b3.expected, b3.found, b3.hits) == (0, 0, 0)
+    bt = r.bias_totals
+    assert bt.found - bt.hits == 2 and bt.recall == pytest.approx(2 / 3)
+    assert score(refs, hyps).bias is None and score(refs, hyps).bias_totals is None
+
+
 def test_keyword_multichar_in_cer_mode():
     k = keyword_prf(["阿里巴巴", "杭州"], "阿里巴巴在杭州", "阿里巴巴在杭州，阿里巴巴", unit="char", norm="zh")
     assert (k.expected, k.found, k.hits) == (2, 3, 2)

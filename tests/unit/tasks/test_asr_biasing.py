@@ -8,7 +8,7 @@ import torch
 
 from audiorl.bin import asr_decode
 from audiorl.config import load_config
-from audiorl.data.kaldi import DataDirError, read_table, write_table
+from audiorl.data.kaldi import DataDirError, read_list_table, read_table, write_table
 from audiorl.tasks.asr import ASRTask, FeatsData, decode_utts, load_asr_model
 from audiorl.tasks.asr_grpo import ASRGRPOConfig, ASRGRPOTask
 from audiorl.train.trainer import Trainer
@@ -65,6 +65,16 @@ def test_decode_cli_follows_the_model_and_can_switch_lists_off(biased_exp, tmp_p
         assert set(read_table(str(out / "text"), allow_empty_value=True)) == set(read_table(str(d / "text")))
         assert json.loads((out / "rtf.json").read_text())["biasing_distractors"] == want
         assert all(("prompt_ids" in b) == (want is not None) for b in seen) and seen
+        if want:  # the lists the prompts held are written for scoring
+            lists = read_list_table(str(out / "bias_lists"))
+            assert lists == {u: w for b in seen for u, w in zip(b["utts"], b["bias_lists"])}
+            assert all(len(w) >= 3 for w in lists.values())
+        else:
+            assert not (out / "bias_lists").exists()
+    # decoding again into a dir with lists, now without: the stale lists go, so scoring cannot pick them up
+    out = tmp_path / "dec_auto"
+    assert asr_decode.main(["--exp_dir", str(exp), "--data_dir", str(d), "--out_dir", str(out), "--biasing", "off"]) == 0
+    assert not (out / "bias_lists").exists()
     (d / "keywords").unlink()
     with pytest.raises(DataDirError, match="keywords: no such file"):
         asr_decode.main(["--exp_dir", str(exp), "--data_dir", str(d), "--out_dir", str(tmp_path / "x")])
