@@ -98,9 +98,11 @@ def test_biasing_through_the_recipe(smoke_recipe):
     for tag, want in (("beam1", 2), ("beam1_nobias", None)):
         rtf = json.loads((exp / f"decode_test_{tag}/rtf.json").read_text())
         assert rtf["biasing_distractors"] == want
-        assert (exp / f"decode_test_{tag}/score_word/result.json").is_file()
+        res = json.loads((exp / f"decode_test_{tag}/score_word/result.json").read_text())
+        # with lists, the merged bias_lists reach scoring (distractor false alarms); without, none is left behind
+        assert ("bias_lists" in res) == (want is not None) == (exp / f"decode_test_{tag}/bias_lists").is_file()
     run(["./run.sh", "--stage", "11", "--stop_stage", "13", *bias,
          "--rl_variants", "bias_smoke:D3:conf/grpo_smoke.yaml"], asr)
     g = asr / "exp/grpo_bias_smoke"
     assert "biasing lists from" in (g / "log/asr_grpo.log").read_text()  # the task set-up, before train.log
-    assert (g / "decode_test_beam1/score_word/result.json").is_file()
+    assert "bias_lists" in json.loads((g / "decode_test_beam1/score_word/result.json").read_text())
