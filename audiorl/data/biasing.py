@@ -9,8 +9,9 @@ so the model has to check each entry against the audio instead of pasting the li
 Two modes, both deterministic:
 * training (``epoch`` given): a share ``train_prob`` of the utterances get a list (the rest stay plain, so the model
   still transcribes without one), with 0..``max_distractors`` distractors and, with ``ref_words``, a few words of
-  the transcript itself (CLAS-style: a model that has memorised its training set learns nothing from its keywords
-  alone, while SpecAugment-masked reference words make copying from the list pay); redrawn each epoch.
+  the transcript itself (CLAS-style: on a memorised training set its keywords alone show a model nothing it cannot
+  hear; reference words, with SpecAugment masking the audio, are meant to make copying pay, though on synth_en's
+  7M-parameter model they did not: README, "R3 with contextual biasing lists"); redrawn each epoch.
 * evaluation (``epoch`` None: decoding, RL, validation): every utterance gets its keywords plus exactly
   ``eval_distractors`` distractors, fixed per utterance (seeded by its id), so systems compare on the same lists.
 
