@@ -26,6 +26,13 @@ def test_missing_scores_do_not_crash():
     assert not any("DiffRO lowers" in x for x in lines)
 
 
+def test_no_target_section_for_rows_outside_table_2():
+    lines = rl_targets({"SFT": m(0.2), "DiffRO long, own samples": m(0.18)})  # a tuning comparison's labels
+    assert any("DiffRO long, own samples: WER 18.0%" in x for x in lines)
+    assert not any("Targets" in x for x in lines), "an empty 'Targets' heading reads as a bug"
+    assert any("Targets (issue 6):" in x for x in rl_targets({"SFT": m(0.2), "diffro": m(0.18)}))
+
+
 def test_combined_vs_diffro_carries_the_paired_test():
     """With scored results the combined-vs-DiffRO line adds their paired test: a slightly higher WER that the test
     cannot tell apart is reported as such; a clearly higher one is NOT met."""
