@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
               f"[ {kt.hits} hits / {kt.expected} listed, {kt.found} found ]")
     bt = res.bias_totals
     if bt is not None:
-        print(f"%BIAS FA {bt.found - bt.hits} [ list words written beyond the reference, "
-              f"{sum(1 for b in res.bias.values() if b.found > b.hits)} utterances ] R {100 * bt.recall:.2f} "
+        print(f"%BIAS FA {bt.false_alarms} [ list words written beyond the reference, "
+              f"{res.bias_false_alarm_utts} utterances ] R {100 * bt.recall:.2f} "
               f"[ {bt.hits} / {bt.expected} spoken list words ]")
     return 0
 

@@ -103,8 +103,8 @@ def format_result_txt(res: ScoreResult, *, utt2spk: Mapping[str, str] | None = N
     bt = res.bias_totals
     if bt is not None:
         head.append(f"Biasing lists: {bt.expected} listed words spoken, {bt.hits} of them written; "
-                    f"{bt.found - bt.hits} false alarms (list words written beyond the reference) in "
-                    f"{sum(1 for b in res.bias.values() if b.found > b.hits)} utterances")
+                    f"{bt.false_alarms} false alarms (list words written beyond the reference) in "
+                    f"{res.bias_false_alarm_utts} utterances")
     rows = res.by_group(utt2spk) if utt2spk is not None else {}
     parts = ["\n".join(head), "", summary_table(rows, t, title), ""]
     for u, s in res.utts.items():
@@ -137,7 +137,7 @@ def result_json(res: ScoreResult, *, utt2spk: Mapping[str, str] | None = None, r
                          "utts": {u: [k.expected, k.found, k.hits] for u, k in res.keywords.items()}}
     if res.bias is not None:
         bt = res.bias_totals
-        d["bias_lists"] = {"totals": {**bt.to_dict(), "false_alarms": bt.found - bt.hits},
+        d["bias_lists"] = {"totals": {**bt.to_dict(), "false_alarms": bt.false_alarms},
                            "utts": {u: [k.expected, k.found, k.hits] for u, k in res.bias.items()}}
     return d
 

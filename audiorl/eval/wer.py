@@ -166,6 +166,11 @@ class KeywordCounts:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
+    @property
+    def false_alarms(self) -> int:
+        """Occurrences written beyond the reference: a listed distractor, or a keyword written more often than said."""
+        return self.found - self.hits
+
     def __add__(self, o: KeywordCounts) -> KeywordCounts:
         return KeywordCounts(self.expected + o.expected, self.found + o.found, self.hits + o.hits)
 
@@ -229,6 +234,11 @@ class ScoreResult:
     def bias_totals(self) -> KeywordCounts | None:
         return None if self.bias is None else sum(self.bias.values(), KeywordCounts())
 
+    @property
+    def bias_false_alarm_utts(self) -> int:
+        """Utterances whose transcript holds a biasing-list word beyond its reference (0 without lists)."""
+        return sum(1 for b in (self.bias or {}).values() if b.false_alarms)
+
     def by_group(self, utt2grp: Mapping[str, str]) -> dict[str, Counts]:
         """Totals per speaker (or any grouping); an utterance missing from the map is an error."""
         lost = [u for u in self.utts if u not in utt2grp]
@@ -258,7 +268,7 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], *, unit: Unit = "wor
     ``norm`` is a NormConfig or a preset name; ``normalizer`` (rarely needed) replaces the Normalizer
     built from it. ``keywords`` maps utt -> keyword list (the ``keywords`` table); utterances without an
     entry have no keywords. ``bias_lists`` maps utt -> the biasing list decoding put in its prompt (asr_decode's
-    ``bias_lists``), counted the same way, so that its found - hits are the list words written but not spoken.
+    ``bias_lists``), counted the same way, so that its false alarms are the list words written but not spoken.
     """
     cfg = resolve_norm(norm)
     nz = normalizer or Normalizer(cfg)
@@ -288,18 +298,19 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], *, unit: Unit = "wor
                           for c in chunks)
             out.utts[u] = UttScore(u, r, h, ops, u in missing_set)
 
-    for name, table in (("keywords", keywords), ("bias_lists", bias_lists)):
-        if table is None:
-            continue
+    def counts_of(name: str, table: Mapping[str, list[str]]) -> dict[str, KeywordCounts]:
         unknown = [u for u in table if u not in refs]
         if unknown:
             logger.warning("%s table has %d utterances not in the reference (ignored), e.g. %s",
                            name, len(unknown), unknown[:3])
-        counts = {}
-        for u, r, h in zip(utts, ref_toks, hyp_toks):
-            kws = [tokenize(nz(k), unit) for k in table.get(u, [])]
-            counts[u] = keyword_counts(kws, [t for t in r if t != SPACE_TOKEN], [t for t in h if t != SPACE_TOKEN])
-        setattr(out, "keywords" if name == "keywords" else "bias", counts)
+        return {u: keyword_counts([tokenize(nz(k), unit) for k in table.get(u, [])],
+                                  [t for t in r if t != SPACE_TOKEN], [t for t in h if t != SPACE_TOKEN])
+                for u, r, h in zip(utts, ref_toks, hyp_toks)}
+
+    if keywords is not None:
+        out.keywords = counts_of("keywords", keywords)
+    if bias_lists is not None:
+        out.bias = counts_of("bias_lists", bias_lists)
     return out
 
 

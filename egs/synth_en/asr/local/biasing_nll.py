@@ -42,10 +42,10 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model, cfg, tokens, _ = load_asr_model(a.exp_dir)
+    data = FeatsData(a.data_dir, tokens, cfg.data.cmvn)  # read once; each condition only swaps the lists
     nll = {}
     for name, n in (("no list", None), ("keywords alone", 0), (f"keywords + {a.distractors}", a.distractors)):
-        data = FeatsData(a.data_dir, tokens, cfg.data.cmvn)
-        if n is not None:
+        if n is not None:  # FeatsData starts without lists
             data.use_biasing(replace(cfg.data.biasing, enabled=True, eval_distractors=n))
         nll[name] = utterance_nll(model, data)
         print(f"{name}: total NLL {sum(nll[name].values()):.1f} nats over {len(nll[name])} utterances", flush=True)
