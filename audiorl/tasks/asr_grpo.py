@@ -143,13 +143,15 @@ class ASRGRPOTask(GRPOTask):
         super().__init__(cfg.grpo, cfg.step, cfg.rewards, seed=cfg.train.seed)
         self.cmvn = sft.data.cmvn
         self.data = FeatsData(d.rl_dir, self.tokens, self.cmvn, d.max_utt_frames)
-        self.keywords = _table_or_default(d.keywords, d.rl_dir)
         self.valid_data = FeatsData(d.valid_dir, self.tokens, self.cmvn) if d.valid_dir else None
-        self.valid_keywords = _table_or_default(d.valid_keywords, d.valid_dir) if d.valid_dir else {}
         if lists_wanted(d.biasing, sft.data.biasing, "data.biasing"):
-            self.data.use_biasing(sft.data.biasing, d.keywords)
-            if self.valid_data is not None:
-                self.valid_data.use_biasing(sft.data.biasing, d.valid_keywords)
+            # the lists need the tables (a missing one is an error there); R3 and valid recall reuse what they read
+            self.keywords = self.data.use_biasing(sft.data.biasing, d.keywords).keywords
+            self.valid_keywords = ({} if self.valid_data is None else
+                                   self.valid_data.use_biasing(sft.data.biasing, d.valid_keywords).keywords)
+        else:
+            self.keywords = _table_or_default(d.keywords, d.rl_dir)
+            self.valid_keywords = _table_or_default(d.valid_keywords, d.valid_dir) if d.valid_dir else {}
         self._sampler: LengthBucketSampler | None = None
         logger.info("GRPO from %s (%s): %d RL utterances in %s (%d with keywords), B %d x G %d per step",
                     d.sft_exp, cfg.train.init_from, len(self.data.frames), d.rl_dir,

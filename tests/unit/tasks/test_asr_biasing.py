@@ -88,6 +88,7 @@ def test_grpo_with_lists_scores_r3_against_the_list(biased_exp, tmp_path):
         "--data.sft_exp", str(exp), "--data.rl_dir", str(d), "--data.valid_dir", "",
         "--grpo.num_generations", "2", "--grpo.max_new_tokens", "8", "--grpo.beta", "0", "--train.batch_size", "3"])
     task = ASRGRPOTask(cfg)
+    assert task.keywords and task.keywords is task.data.biasing.keywords  # the table is read once
     model = task.build_model()
     task.setup(model, torch.device("cpu"))
     item = next(iter(task.train_batches(0, 0, 1)))  # (batch, reuse index k)
@@ -107,7 +108,7 @@ def test_grpo_with_lists_scores_r3_against_the_list(biased_exp, tmp_path):
     assert torch.isfinite(loss)
     off = ASRGRPOTask(load_config(ASRGRPOConfig, overrides=[
         "--data.sft_exp", str(exp), "--data.rl_dir", str(d), "--data.valid_dir", "", "--data.biasing", "off"]))
-    assert off.data.biasing is None
+    assert off.data.biasing is None and off.keywords == task.keywords
     with pytest.raises(ValueError, match="data.biasing"):
         ASRGRPOTask(load_config(ASRGRPOConfig, overrides=["--data.sft_exp", str(exp), "--data.rl_dir", str(d),
                                                           "--data.valid_dir", "", "--data.biasing", "yes"]))
