@@ -185,7 +185,7 @@ def rl_targets(metrics: dict[str, dict], n_boot: int = 1000) -> list[str]:
         dur = f"{100 * (m['dur'] / sft['dur'] - 1):+.1f}%" if m["dur"] and sft["dur"] else "-"
         out.append(f"- {label}: WER {100 * m['wer']:.1f}% ({100 * rel:+.1f}% rel., {m['verdict']}); SIM {sim}; "
                    f"duration ratio {dur}")
-    targets: list[str] = []  # rows named as tts.sh names Table 2's (diffro, comb_filter_*, *r12*)
+    targets: list[str] = []  # DiffRO / combined / R2 lines for rows with Table 2's names; SIM drops for any row
     d = metrics.get("diffro")
     if d and d["wer"] is not None and sft["wer"] > 0:
         rel = 1 - d["wer"] / sft["wer"]
@@ -219,7 +219,7 @@ def rl_targets(metrics: dict[str, dict], n_boot: int = 1000) -> list[str]:
             dev = abs(m["dur"] / sft["dur"] - 1)
             targets.append(f"- {label} (with R2): duration ratio within {100 * dev:.1f}% of SFT's (target <= 5%: "
                           f"{'met' if dev <= 0.05 else 'NOT met'})")
-    if targets:  # other labels (a tuning comparison) have no target to check
+    if targets:  # a tuning comparison with other labels and no SIM drop has none to report
         out += ["", "Targets (issue 6):", *targets]
     return out
 
